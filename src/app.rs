@@ -1,0 +1,129 @@
+//! Application state and the actix App factory. No global statics: everything a handler
+//! needs travels in [`AppState`].
+
+use crate::ca::Hierarchy;
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::db::{DbPool, PooledConn};
+use crate::error::{Error, Result};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters exported at /metrics.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Responses by status class (index 1..=5 for 1xx..5xx).
+    pub responses: [AtomicU64; 6],
+    /// Certificates issued by this process.
+    pub certificates_issued: AtomicU64,
+    /// Failed logins seen by this process.
+    pub logins_failed: AtomicU64,
+}
+
+impl Metrics {
+    /// Count a response status.
+    pub fn count_status(&self, status: u16) {
+        let i = usize::from(status / 100).min(5);
+        self.responses[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        s.push_str("# HELP kofu_http_responses_total HTTP responses by status class.\n");
+        s.push_str("# TYPE kofu_http_responses_total counter\n");
+        for (i, c) in self.responses.iter().enumerate().skip(1) {
+            s.push_str(&format!(
+                "kofu_http_responses_total{{class=\"{i}xx\"}} {}\n",
+                c.load(Ordering::Relaxed)
+            ));
+        }
+        s.push_str("# HELP kofu_certificates_issued_total Certificates issued by this process.\n");
+        s.push_str("# TYPE kofu_certificates_issued_total counter\n");
+        s.push_str(&format!(
+            "kofu_certificates_issued_total {}\n",
+            self.certificates_issued.load(Ordering::Relaxed)
+        ));
+        s.push_str("# HELP kofu_logins_failed_total Failed staff logins seen by this process.\n");
+        s.push_str("# TYPE kofu_logins_failed_total counter\n");
+        s.push_str(&format!(
+            "kofu_logins_failed_total {}\n",
+            self.logins_failed.load(Ordering::Relaxed)
+        ));
+        s
+    }
+}
+
+/// Shared state of the service.
+#[derive(Clone)]
+pub struct AppState {
+    /// Connection pool.
+    pub db: DbPool,
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// The loaded CA hierarchy (None when the service runs without CA keys).
+    pub ca: Option<Arc<Hierarchy>>,
+    /// Time.
+    pub clock: SharedClock,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// Run blocking database work on the blocking pool.
+    pub async fn with_conn<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut PooledConn) -> Result<T> + Send + 'static,
+    {
+        let pool = self.db.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(Error::from)?
+    }
+
+    /// The CA, or a clear error when it is not loaded.
+    pub fn hierarchy(&self) -> Result<Arc<Hierarchy>> {
+        self.ca
+            .clone()
+            .ok_or_else(|| Error::Config("the CA is not loaded in this process".into()))
+    }
+}
+
+/// The actix application: state, body limits, security headers, middleware and routes.
+pub fn app(
+    state: AppState,
+) -> actix_web::App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    use actix_web::middleware::{DefaultHeaders, from_fn};
+    actix_web::App::new()
+        .app_data(actix_web::web::Data::new(state))
+        .app_data(crate::http::extract::json_config())
+        .app_data(crate::http::extract::form_config())
+        .app_data(actix_web::web::PayloadConfig::new(
+            crate::http::extract::BODY_LIMIT,
+        ))
+        .configure(crate::http::configure)
+        .wrap(from_fn(crate::http::authorize))
+        .wrap(
+            DefaultHeaders::new()
+                .add(("X-Content-Type-Options", "nosniff"))
+                .add(("X-Frame-Options", "DENY"))
+                .add(("Referrer-Policy", "no-referrer"))
+                .add((
+                    "Content-Security-Policy",
+                    "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+                )),
+        )
+        .wrap(from_fn(crate::http::count))
+}

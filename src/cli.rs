@@ -1,0 +1,225 @@
+//! What each `kofu` subcommand does (main.rs only parses and dispatches).
+
+use crate::app::{AppState, Metrics};
+use crate::audit::{self, Actor};
+use crate::ca::config::CaConfig;
+use crate::ca::csr;
+use crate::ca::identity::Identity;
+use crate::ca::profile::{CaName, Profile};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, KeyBackend};
+use crate::db::models::user::User;
+use crate::db::{self, DbPool};
+use crate::error::{Error, Result};
+use crate::service::issuance::{self, IssueRequest};
+use crate::service::users::{self, Role};
+use crate::service::{auth, ca as ca_service};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Open the database and apply pending migrations.
+pub fn open(cfg: &Config) -> Result<DbPool> {
+    let pool = db::pool(&cfg.database_url(), cfg.pool_size)?;
+    let mut conn = pool.get()?;
+    db::migrate(&mut conn)?;
+    Ok(pool)
+}
+
+/// `kofu migrate`.
+pub fn migrate(cfg: &Config) -> Result<()> {
+    let pool = db::pool(&cfg.database_url(), 1)?;
+    let n = db::migrate(&mut *pool.get()?)?;
+    println!("{n} migration(s) applied");
+    Ok(())
+}
+
+/// `kofu ca init`.
+pub fn ca_init(cfg: &Config) -> Result<()> {
+    let ca_cfg = CaConfig::load(&cfg.ca_config)?;
+    let pool = open(cfg)?;
+    let files = ca_service::init(
+        &mut *pool.get()?,
+        cfg,
+        &ca_cfg,
+        &Actor::cli(),
+        SystemClock.now(),
+    )?;
+    for f in files {
+        println!("{}", f.display());
+    }
+    Ok(())
+}
+
+fn read_file(path: &Path, field: &str) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Error::bad(field, format!("cannot read {}: {e}", path.display())))?;
+    if meta.len() > 1024 * 1024 {
+        return Err(Error::bad(
+            field,
+            format!("{} is larger than 1 MiB", path.display()),
+        ));
+    }
+    std::fs::read(path)
+        .map_err(|e| Error::bad(field, format!("cannot read {}: {e}", path.display())))
+}
+
+/// `kofu ca issue`: prints the PEM certificate. Every input is checked before anything is
+/// stored.
+pub fn ca_issue(
+    cfg: &Config,
+    profile: &str,
+    csr_path: &Path,
+    identity: Option<&Path>,
+    ca: Option<&str>,
+) -> Result<()> {
+    let profile = Profile::parse(profile)?;
+    let ca = ca.map(CaName::parse).transpose()?;
+    profile.issuer(ca)?;
+    let csr = csr::check(&read_file(csr_path, "csr")?)?;
+    let identity = match identity {
+        Some(p) => {
+            let text = String::from_utf8(read_file(p, "identity")?)
+                .map_err(|_| Error::bad("identity", "the identity file is not UTF-8"))?;
+            Some(Identity::from_json(&text)?)
+        }
+        None if profile.is_holder() => {
+            return Err(Error::bad(
+                "identity",
+                format!("profile {} needs --identity FILE", profile.as_str()),
+            ));
+        }
+        None => None,
+    };
+    let pool = open(cfg)?;
+    let mut conn = pool.get()?;
+    let h = ca_service::load(&mut conn, cfg, CaConfig::load(&cfg.ca_config)?)?;
+    let req = IssueRequest {
+        profile,
+        ca,
+        csr,
+        identity,
+    };
+    let issued = issuance::issue(
+        &mut conn,
+        &h,
+        &req,
+        &Actor::cli(),
+        cfg.instance_prefix,
+        SystemClock.now(),
+    )?;
+    print!("{}", crate::ca::der_to_pem(&issued.der)?);
+    Ok(())
+}
+
+/// `kofu user add`.
+pub fn user_add(cfg: &Config, role: &str, municipality: Option<&str>, name: &str) -> Result<()> {
+    let role = Role::parse(role)?;
+    let pool = open(cfg)?;
+    let (user, otp) = users::add(
+        &mut *pool.get()?,
+        name,
+        role,
+        municipality,
+        &Actor::cli(),
+        SystemClock.now(),
+    )?;
+    println!(
+        "user {} ({}) created; one-time password: {otp}",
+        user.username, user.role
+    );
+    println!("the password must be changed at first login");
+    Ok(())
+}
+
+/// `kofu user token`: a bearer token for the API, printed once.
+pub fn user_token(cfg: &Config, name: &str, label: &str) -> Result<()> {
+    let pool = open(cfg)?;
+    let mut conn = pool.get()?;
+    let user = User::by_username(&mut conn, name)?
+        .ok_or_else(|| Error::bad("username", format!("no user {name}")))?;
+    let (_, token) =
+        auth::create_token(&mut conn, user.id, label, &Actor::cli(), SystemClock.now())?;
+    println!("{token}");
+    Ok(())
+}
+
+/// `kofu audit verify`: non-zero exit naming the first broken entry.
+pub fn audit_verify(cfg: &Config) -> Result<()> {
+    let pool = open(cfg)?;
+    let v = audit::verify(&mut *pool.get()?)?;
+    println!("audit chain intact: {} entries", v.entries);
+    Ok(())
+}
+
+/// First start: create the CA (with a generated passphrase file if none is configured and
+/// keys are files) and a first administrator, printing the one-time password.
+fn bootstrap(cfg: &mut Config, pool: &DbPool) -> Result<()> {
+    let mut conn = pool.get()?;
+    let generated = cfg.data_dir.join("ca-passphrase");
+    if cfg.ca_key_backend == KeyBackend::File && cfg.ca_passphrase()?.is_none() {
+        if !generated.exists() {
+            std::fs::create_dir_all(&cfg.data_dir)?;
+            crate::ca::signer::write_private(&generated, auth::random_secret()?.as_bytes())?;
+            println!(
+                "generated a CA key passphrase in {} (for production, keep it elsewhere and set ca_passphrase_file)",
+                generated.display()
+            );
+        }
+        cfg.ca_passphrase_file = Some(generated);
+    }
+    if !ca_service::exists(&mut conn, cfg)? {
+        let ca_cfg = CaConfig::load(&cfg.ca_config)?;
+        let files = ca_service::init(&mut conn, cfg, &ca_cfg, &Actor::system(), SystemClock.now())?;
+        println!(
+            "created the CA hierarchy: {}",
+            files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if User::count(&mut conn)? == 0 {
+        let (user, otp) = users::add(
+            &mut conn,
+            "admin",
+            Role::Admin,
+            None,
+            &Actor::system(),
+            SystemClock.now(),
+        )?;
+        println!(
+            "created the first administrator: username {} one-time password {otp}",
+            user.username
+        );
+    }
+    Ok(())
+}
+
+/// `kofu serve`.
+pub fn serve(mut cfg: Config, listen: Option<String>) -> Result<()> {
+    if let Some(l) = listen {
+        cfg.listen = l;
+    }
+    let pool = open(&cfg)?;
+    bootstrap(&mut cfg, &pool)?;
+    let hierarchy = ca_service::load(&mut *pool.get()?, &cfg, CaConfig::load(&cfg.ca_config)?)?;
+    let state = AppState {
+        db: pool,
+        config: Arc::new(cfg.clone()),
+        ca: Some(Arc::new(hierarchy)),
+        clock: Arc::new(SystemClock),
+        metrics: Arc::new(Metrics::default()),
+    };
+    let listen = cfg.listen.clone();
+    tracing::info!(%listen, "kofu listening");
+    println!("kofu listening on http://{listen}/");
+    actix_web::rt::System::new().block_on(async move {
+        actix_web::HttpServer::new(move || crate::app::app(state.clone()))
+            .bind(&listen)
+            .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?
+            .run()
+            .await
+            .map_err(Error::from)
+    })
+}

@@ -1,0 +1,239 @@
+//! Service configuration: an optional `kofu.toml` (strict: unknown keys are errors) with a
+//! `KOFU_*` environment overlay. Defaults need no file at all: data under `./data`, SQLite at
+//! `<data>/kofu.db`, the CA set-up from `ca-config/ca.toml`.
+
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A secret value whose `Debug` output is redacted.
+#[derive(Clone, Deserialize, Default)]
+#[serde(transparent)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    /// Wrap a value.
+    pub fn new(v: T) -> Self {
+        Secret(v)
+    }
+    /// The secret itself; call sites show where secrets are used.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Where CA private keys live.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyBackend {
+    /// Encrypted PKCS#8 PEM files under `<data>/ca/`.
+    #[default]
+    File,
+    /// A PKCS#11 token (an HSM; SoftHSM2 in tests).
+    Pkcs11,
+}
+
+/// PKCS#11 settings for CA keys.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Config {
+    /// Path of the PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so).
+    pub module: PathBuf,
+    /// Label of the token that holds the CA keys.
+    pub token_label: String,
+    /// User PIN; better given as `KOFU_PKCS11_PIN`.
+    #[serde(default)]
+    pub pin: Option<Secret<String>>,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Data directory (database, CA files).
+    pub data_dir: PathBuf,
+    /// `sqlite://path`, a plain path, or `postgres://…`. Default: `<data_dir>/kofu.db`.
+    pub database_url: Option<String>,
+    /// Listen address of `kofu serve`.
+    pub listen: String,
+    /// Public base URL; CRL distribution points and AIA URLs are built from it.
+    pub public_base_url: String,
+    /// The CA set-up file.
+    pub ca_config: PathBuf,
+    /// File holding the CA key passphrase (alternative: `KOFU_CA_PASSPHRASE`).
+    pub ca_passphrase_file: Option<PathBuf>,
+    /// CA passphrase given directly (environment only; never put it in a file you commit).
+    #[serde(skip)]
+    pub ca_passphrase: Option<Secret<String>>,
+    /// Where CA keys live.
+    pub ca_key_backend: KeyBackend,
+    /// PKCS#11 token for CA keys, when `ca_key_backend = "pkcs11"`.
+    pub pkcs11: Option<Pkcs11Config>,
+    /// Serial-number prefix of this instance (1..=65535), distinct per instance sharing a database.
+    pub instance_prefix: u16,
+    /// Force the session cookie's Secure flag; default: on when the public URL is https.
+    pub secure_cookies: Option<bool>,
+    /// Database connection pool size.
+    pub pool_size: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            listen: "127.0.0.1:8080".into(),
+            public_base_url: "http://127.0.0.1:8080".into(),
+            ca_config: PathBuf::from("ca-config/ca.toml"),
+            ca_passphrase_file: None,
+            ca_passphrase: None,
+            ca_key_backend: KeyBackend::File,
+            pkcs11: None,
+            instance_prefix: 1,
+            secure_cookies: None,
+            pool_size: 8,
+        }
+    }
+}
+
+impl Config {
+    /// Load `path` (or `KOFU_CONFIG`, or `./kofu.toml` if present), then apply the environment.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        let env_path = std::env::var_os("KOFU_CONFIG").map(PathBuf::from);
+        let chosen = path.map(Path::to_path_buf).or(env_path);
+        let mut cfg = match chosen {
+            Some(p) => Self::from_file(&p)?,
+            None if Path::new("kofu.toml").exists() => Self::from_file(Path::new("kofu.toml"))?,
+            None => Config::default(),
+        };
+        cfg.apply_env(|k| std::env::var(k).ok())?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn from_file(p: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", p.display())))?;
+        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", p.display())))
+    }
+
+    /// Overlay `KOFU_*` variables; `get` is the environment (a parameter so tests can pass one).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<()> {
+        if let Some(v) = get("KOFU_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = get("KOFU_DATABASE_URL") {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = get("KOFU_LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = get("KOFU_PUBLIC_BASE_URL") {
+            self.public_base_url = v;
+        }
+        if let Some(v) = get("KOFU_CA_CONFIG") {
+            self.ca_config = v.into();
+        }
+        if let Some(v) = get("KOFU_CA_PASSPHRASE_FILE") {
+            self.ca_passphrase_file = Some(v.into());
+        }
+        if let Some(v) = get("KOFU_CA_PASSPHRASE") {
+            self.ca_passphrase = Some(Secret::new(v));
+        }
+        if let Some(v) = get("KOFU_CA_KEY_BACKEND") {
+            self.ca_key_backend = match v.as_str() {
+                "file" => KeyBackend::File,
+                "pkcs11" => KeyBackend::Pkcs11,
+                other => {
+                    return Err(Error::Config(format!(
+                        "KOFU_CA_KEY_BACKEND: expected file or pkcs11, got {other:?}"
+                    )));
+                }
+            };
+        }
+        if let Some(v) = get("KOFU_PKCS11_MODULE") {
+            self.pkcs11.get_or_insert_with(Default::default).module = v.into();
+        }
+        if let Some(v) = get("KOFU_PKCS11_TOKEN") {
+            self.pkcs11.get_or_insert_with(Default::default).token_label = v;
+        }
+        if let Some(v) = get("KOFU_PKCS11_PIN") {
+            self.pkcs11.get_or_insert_with(Default::default).pin = Some(Secret::new(v));
+        }
+        if let Some(v) = get("KOFU_INSTANCE_PREFIX") {
+            self.instance_prefix = v.parse().map_err(|_| {
+                Error::Config(format!(
+                    "KOFU_INSTANCE_PREFIX: expected 1..65535, got {v:?}"
+                ))
+            })?;
+        }
+        if let Some(v) = get("KOFU_POOL_SIZE") {
+            self.pool_size = v
+                .parse()
+                .map_err(|_| Error::Config(format!("KOFU_POOL_SIZE: not a number: {v:?}")))?;
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.instance_prefix == 0 {
+            return Err(Error::Config("instance_prefix must be 1..65535".into()));
+        }
+        if self.ca_key_backend == KeyBackend::Pkcs11 && self.pkcs11.is_none() {
+            return Err(Error::Config(
+                "ca_key_backend = pkcs11 needs [pkcs11] module and token_label".into(),
+            ));
+        }
+        if !(self.public_base_url.starts_with("http://")
+            || self.public_base_url.starts_with("https://"))
+        {
+            return Err(Error::Config(
+                "public_base_url must start with http:// or https://".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database URL actually used.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("kofu.db").to_string_lossy().into_owned())
+    }
+
+    /// Where CA certificates and encrypted key files are written.
+    pub fn ca_dir(&self) -> PathBuf {
+        self.data_dir.join("ca")
+    }
+
+    /// Whether the session cookie gets the Secure flag.
+    pub fn cookies_secure(&self) -> bool {
+        self.secure_cookies
+            .unwrap_or(self.public_base_url.starts_with("https://"))
+    }
+
+    /// The CA key passphrase: `KOFU_CA_PASSPHRASE`, else the configured file.
+    pub fn ca_passphrase(&self) -> Result<Option<Secret<String>>> {
+        if let Some(p) = &self.ca_passphrase {
+            return Ok(Some(p.clone()));
+        }
+        match &self.ca_passphrase_file {
+            Some(f) => {
+                let s = std::fs::read_to_string(f).map_err(|e| {
+                    Error::Config(format!("ca_passphrase_file {}: {e}", f.display()))
+                })?;
+                Ok(Some(Secret::new(
+                    s.trim_end_matches(['\r', '\n']).to_string(),
+                )))
+            }
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Storage: one diesel [`DbConn`] over PostgreSQL or SQLite, an r2d2 pool, and the embedded
+//! migrations of each backend (migrations/sqlite and migrations/postgres hold the same
+//! migrations; their version numbers differ by the last digit so they never collide).
+
+pub mod models;
+pub mod schema;
+
+use crate::error::{Error, Result};
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+/// Embedded SQLite migrations.
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+/// Embedded PostgreSQL migrations.
+pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to either backend. The SQLite variant stays last (diesel picks the first
+/// variant whose URL parser accepts the URL, and SQLite accepts any string).
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    /// PostgreSQL (production, several instances sharing one database).
+    Pg(diesel::PgConnection),
+    /// SQLite (embedded default).
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// Pool of [`DbConn`].
+pub type DbPool = Pool<ConnectionManager<DbConn>>;
+/// A connection checked out of the pool.
+pub type PooledConn = PooledConnection<ConnectionManager<DbConn>>;
+
+/// Which backend a URL selects.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<DbConn, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut DbConn) -> std::result::Result<(), diesel::r2d2::Error> {
+        if let DbConn::Sqlite(c) = conn {
+            // WAL lets readers run beside the one writer; busy_timeout makes writers queue
+            // instead of failing; NORMAL sync is durable across application crashes in WAL.
+            // journal_mode = WAL is set once in `pool` (it is persistent and needs a lock).
+            c.batch_execute("PRAGMA busy_timeout = 15000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
+    }
+}
+
+/// Normalise a configured URL: `sqlite://path` becomes `path`; PostgreSQL URLs pass unchanged.
+pub fn connection_url(url: &str) -> String {
+    url.strip_prefix("sqlite://").unwrap_or(url).to_string()
+}
+
+/// Open a pool, creating the SQLite file's directory when needed.
+pub fn pool(url: &str, size: u32) -> Result<DbPool> {
+    let url = connection_url(url);
+    if !is_postgres_url(&url) {
+        if let Some(dir) = std::path::Path::new(&url).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)?;
+            }
+        }
+    }
+    if !is_postgres_url(&url) {
+        use diesel::Connection;
+        let mut c = diesel::SqliteConnection::establish(&url)
+            .map_err(|e| Error::Db(format!("cannot open database {url}: {e}")))?;
+        c.batch_execute("PRAGMA busy_timeout = 15000; PRAGMA journal_mode = WAL;")
+            .map_err(|e| Error::Db(format!("cannot switch {url} to WAL: {e}")))?;
+    }
+    let manager = ConnectionManager::<DbConn>::new(url);
+    Pool::builder()
+        .max_size(size.max(1))
+        .connection_customizer(Box::new(SqlitePragmas))
+        .build(manager)
+        .map_err(|e| Error::Db(format!("cannot open database: {e}")))
+}
+
+/// Apply pending migrations; returns how many ran.
+pub fn migrate(conn: &mut DbConn) -> Result<usize> {
+    let applied = match conn {
+        DbConn::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS).map(|v| v.len()),
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+    };
+    applied.map_err(|e| Error::Db(format!("migration failed: {e}")))
+}
+
+/// Whether a diesel error is a unique-constraint violation (used to retry serial collisions).
+pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}

@@ -1,0 +1,148 @@
+//! CA certificates and issued certificates (with their issuance state).
+
+use crate::db::DbConn;
+use crate::db::schema::{cas, certificates};
+use diesel::prelude::*;
+
+/// A CA of the hierarchy.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = cas)]
+pub struct CaRow {
+    pub name: String,
+    pub subject: String,
+    pub cert_der: Vec<u8>,
+    pub key_ref: String,
+    pub created_at: i64,
+}
+
+impl CaRow {
+    /// All CAs.
+    pub fn all(conn: &mut DbConn) -> QueryResult<Vec<CaRow>> {
+        cas::table
+            .order(cas::created_at.asc())
+            .select(CaRow::as_select())
+            .load(conn)
+    }
+
+    /// Store a CA.
+    pub fn insert(conn: &mut DbConn, row: &CaRow) -> QueryResult<usize> {
+        diesel::insert_into(cas::table).values(row).execute(conn)
+    }
+}
+
+/// Issuance states of a certificate row: reserved → tbs_stored → issued (or abandoned).
+pub mod state {
+    /// Serial reserved, nothing else yet.
+    pub const RESERVED: &str = "reserved";
+    /// Linted to-be-signed bytes stored; signing may follow.
+    pub const TBS_STORED: &str = "tbs_stored";
+    /// Signed and stored.
+    pub const ISSUED: &str = "issued";
+    /// Never signed (lint failure or abandoned intent).
+    pub const ABANDONED: &str = "abandoned";
+}
+
+/// A certificate row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = certificates)]
+pub struct CertificateRow {
+    pub id: i64,
+    pub serial: String,
+    pub issuer: String,
+    pub profile: String,
+    pub state: String,
+    pub tbs_der: Option<Vec<u8>>,
+    pub cert_der: Option<Vec<u8>>,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub created_at: i64,
+    pub issued_at: Option<i64>,
+}
+
+impl CertificateRow {
+    /// Reserve a serial. Fails with a unique violation if the serial exists.
+    pub fn reserve(
+        conn: &mut DbConn,
+        serial: &str,
+        issuer: &str,
+        profile: &str,
+        not_before: i64,
+        not_after: i64,
+        now: i64,
+    ) -> QueryResult<i64> {
+        diesel::insert_into(certificates::table)
+            .values((
+                certificates::serial.eq(serial),
+                certificates::issuer.eq(issuer),
+                certificates::profile.eq(profile),
+                certificates::state.eq(state::RESERVED),
+                certificates::not_before.eq(not_before),
+                certificates::not_after.eq(not_after),
+                certificates::created_at.eq(now),
+            ))
+            .returning(certificates::id)
+            .get_result(conn)
+    }
+
+    /// Move from `from` to `to`, conditionally; returns rows changed (0 = lost the race).
+    pub fn store_tbs(conn: &mut DbConn, id: i64, tbs: &[u8]) -> QueryResult<usize> {
+        diesel::update(
+            certificates::table
+                .filter(certificates::id.eq(id))
+                .filter(certificates::state.eq(state::RESERVED)),
+        )
+        .set((
+            certificates::tbs_der.eq(Some(tbs)),
+            certificates::state.eq(state::TBS_STORED),
+        ))
+        .execute(conn)
+    }
+
+    /// Store the signed certificate.
+    pub fn store_certificate(
+        conn: &mut DbConn,
+        id: i64,
+        der: &[u8],
+        now: i64,
+    ) -> QueryResult<usize> {
+        diesel::update(
+            certificates::table
+                .filter(certificates::id.eq(id))
+                .filter(certificates::state.eq(state::TBS_STORED)),
+        )
+        .set((
+            certificates::cert_der.eq(Some(der)),
+            certificates::state.eq(state::ISSUED),
+            certificates::issued_at.eq(Some(now)),
+        ))
+        .execute(conn)
+    }
+
+    /// Mark a reservation abandoned (nothing was signed).
+    pub fn abandon(conn: &mut DbConn, id: i64) -> QueryResult<usize> {
+        diesel::update(
+            certificates::table
+                .filter(certificates::id.eq(id))
+                .filter(certificates::state.eq_any([state::RESERVED, state::TBS_STORED])),
+        )
+        .set(certificates::state.eq(state::ABANDONED))
+        .execute(conn)
+    }
+
+    /// A certificate by serial (hex).
+    pub fn by_serial(conn: &mut DbConn, serial: &str) -> QueryResult<Option<CertificateRow>> {
+        certificates::table
+            .filter(certificates::serial.eq(serial))
+            .select(CertificateRow::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    /// Count of rows in a state.
+    pub fn count_in_state(conn: &mut DbConn, st: &str) -> QueryResult<i64> {
+        certificates::table
+            .filter(certificates::state.eq(st))
+            .count()
+            .get_result(conn)
+    }
+}

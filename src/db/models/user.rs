@@ -1,0 +1,216 @@
+//! Staff users, their login attempts, web sessions and API tokens.
+
+use crate::db::DbConn;
+use crate::db::schema::{api_tokens, login_attempts, sessions, users};
+use diesel::prelude::*;
+
+/// A staff user row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub role: String,
+    pub municipality_code: Option<String>,
+    pub password_hash: String,
+    pub must_change_password: bool,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+/// A new staff user.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub role: &'a str,
+    pub municipality_code: Option<&'a str>,
+    pub password_hash: &'a str,
+    pub must_change_password: bool,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+impl User {
+    /// Look a user up by name.
+    pub fn by_username(conn: &mut DbConn, name: &str) -> QueryResult<Option<User>> {
+        users::table
+            .filter(users::username.eq(name))
+            .select(User::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    /// Look a user up by id.
+    pub fn by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<User>> {
+        users::table
+            .find(id)
+            .select(User::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    /// Insert a user and return it.
+    pub fn insert(conn: &mut DbConn, new: &NewUser<'_>) -> QueryResult<User> {
+        // `returning(as_returning())` does not build on the multi-backend connection.
+        diesel::insert_into(users::table)
+            .values(new)
+            .execute(conn)?;
+        users::table
+            .filter(users::username.eq(new.username))
+            .select(User::as_select())
+            .first(conn)
+    }
+
+    /// All users, by name.
+    pub fn list(conn: &mut DbConn) -> QueryResult<Vec<User>> {
+        users::table
+            .order(users::username.asc())
+            .select(User::as_select())
+            .load(conn)
+    }
+
+    /// How many users exist.
+    pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
+        users::table.count().get_result(conn)
+    }
+
+    /// Replace the password hash and clear the must-change flag.
+    pub fn set_password(conn: &mut DbConn, id: i64, hash: &str) -> QueryResult<usize> {
+        diesel::update(users::table.find(id))
+            .set((
+                users::password_hash.eq(hash),
+                users::must_change_password.eq(false),
+            ))
+            .execute(conn)
+    }
+}
+
+/// Record a login attempt.
+pub fn record_login_attempt(
+    conn: &mut DbConn,
+    username: &str,
+    at: i64,
+    success: bool,
+) -> QueryResult<usize> {
+    diesel::insert_into(login_attempts::table)
+        .values((
+            login_attempts::username.eq(username),
+            login_attempts::at.eq(at),
+            login_attempts::success.eq(success),
+        ))
+        .execute(conn)
+}
+
+/// Failed attempts for `username` since `since`, counting only those after the last success.
+pub fn recent_failures(conn: &mut DbConn, username: &str, since: i64) -> QueryResult<i64> {
+    let last_success: Option<i64> = login_attempts::table
+        .filter(login_attempts::username.eq(username))
+        .filter(login_attempts::success.eq(true))
+        .select(diesel::dsl::max(login_attempts::at))
+        .first(conn)?;
+    let from = last_success.map_or(since, |s| s.max(since));
+    login_attempts::table
+        .filter(login_attempts::username.eq(username))
+        .filter(login_attempts::success.eq(false))
+        .filter(login_attempts::at.ge(from))
+        .count()
+        .get_result(conn)
+}
+
+/// A web session row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct Session {
+    pub id_hash: String,
+    pub user_id: i64,
+    pub csrf_token: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl Session {
+    /// Store a new session.
+    pub fn insert(conn: &mut DbConn, s: &Session) -> QueryResult<usize> {
+        diesel::insert_into(sessions::table).values(s).execute(conn)
+    }
+
+    /// A live session and its user.
+    pub fn live(
+        conn: &mut DbConn,
+        id_hash: &str,
+        now: i64,
+    ) -> QueryResult<Option<(Session, User)>> {
+        sessions::table
+            .inner_join(users::table)
+            .filter(sessions::id_hash.eq(id_hash))
+            .filter(sessions::expires_at.gt(now))
+            .select((Session::as_select(), User::as_select()))
+            .first(conn)
+            .optional()
+    }
+
+    /// End a session.
+    pub fn delete(conn: &mut DbConn, id_hash: &str) -> QueryResult<usize> {
+        diesel::delete(sessions::table.filter(sessions::id_hash.eq(id_hash))).execute(conn)
+    }
+}
+
+/// An API token row (the token itself is never stored, only its SHA-256).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = api_tokens)]
+pub struct ApiToken {
+    pub id: i64,
+    pub user_id: i64,
+    pub token_hash: String,
+    pub label: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl ApiToken {
+    /// Store a token hash for a user.
+    pub fn insert(
+        conn: &mut DbConn,
+        user_id: i64,
+        token_hash: &str,
+        label: &str,
+        now: i64,
+    ) -> QueryResult<ApiToken> {
+        diesel::insert_into(api_tokens::table)
+            .values((
+                api_tokens::user_id.eq(user_id),
+                api_tokens::token_hash.eq(token_hash),
+                api_tokens::label.eq(label),
+                api_tokens::created_at.eq(now),
+            ))
+            .execute(conn)?;
+        api_tokens::table
+            .filter(api_tokens::token_hash.eq(token_hash))
+            .select(ApiToken::as_select())
+            .first(conn)
+    }
+
+    /// The live (unrevoked) token with this hash, and its user.
+    pub fn live(conn: &mut DbConn, token_hash: &str) -> QueryResult<Option<(ApiToken, User)>> {
+        api_tokens::table
+            .inner_join(users::table)
+            .filter(api_tokens::token_hash.eq(token_hash))
+            .filter(api_tokens::revoked_at.is_null())
+            .select((ApiToken::as_select(), User::as_select()))
+            .first(conn)
+            .optional()
+    }
+
+    /// Revoke a user's token.
+    pub fn revoke(conn: &mut DbConn, id: i64, user_id: i64, now: i64) -> QueryResult<usize> {
+        diesel::update(
+            api_tokens::table
+                .filter(api_tokens::id.eq(id))
+                .filter(api_tokens::user_id.eq(user_id))
+                .filter(api_tokens::revoked_at.is_null()),
+        )
+        .set(api_tokens::revoked_at.eq(Some(now)))
+        .execute(conn)
+    }
+}

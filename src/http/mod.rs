@@ -1,0 +1,248 @@
+//! HTTP: the route table (with the access rule of every route, in one place), the
+//! authentication and authorisation middleware, and the handlers under api/ and views/.
+//!
+//! The middleware looks every matched request up in [`ROUTES`] by method and pattern; a
+//! route that is registered but missing from the table is refused (fail closed).
+
+pub mod api;
+pub mod extract;
+pub mod public;
+pub mod views;
+
+use crate::app::AppState;
+use crate::error::Error;
+use crate::service::auth::{self, StaffUser};
+use crate::service::users::Role;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse, web};
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "kofu_session";
+/// Header carrying the CSRF token for API calls made with a session cookie.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (health, metrics, login, CA certificates).
+    Public,
+    /// Any logged-in staff member.
+    AnyStaff,
+    /// Staff with one of these roles.
+    Roles(&'static [Role]),
+}
+
+/// One row of the route table.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteSpec {
+    /// HTTP method.
+    pub method: &'static str,
+    /// actix path pattern.
+    pub path: &'static str,
+    /// Access rule.
+    pub access: Access,
+}
+
+const fn route(method: &'static str, path: &'static str, access: Access) -> RouteSpec {
+    RouteSpec {
+        method,
+        path,
+        access,
+    }
+}
+
+use Access::{AnyStaff, Public, Roles};
+
+/// Every route with its access rule. Handlers are registered in [`configure`].
+pub const ROUTES: &[RouteSpec] = &[
+    route("GET", "/healthz", Public),
+    route("GET", "/metrics", Public),
+    route("GET", "/ca/{file}", Public),
+    route("GET", "/login", Public),
+    route("POST", "/login", Public),
+    route("POST", "/logout", AnyStaff),
+    route("GET", "/", AnyStaff),
+    route("GET", "/password", AnyStaff),
+    route("POST", "/password", AnyStaff),
+    route("GET", "/audit", Roles(&[Role::Auditor])),
+    route("GET", "/api/v1/me", AnyStaff),
+    route("POST", "/api/v1/tokens", AnyStaff),
+    route("GET", "/api/v1/users", Roles(&[Role::Admin])),
+    route("POST", "/api/v1/users", Roles(&[Role::Admin])),
+    route("GET", "/api/v1/audit", Roles(&[Role::Auditor])),
+    route("GET", "/api/v1/audit/verify", Roles(&[Role::Auditor])),
+    route(
+        "POST",
+        "/api/v1/certificates",
+        Roles(&[Role::Operator, Role::Admin]),
+    ),
+    route(
+        "GET",
+        "/api/v1/certificates/{serial}",
+        Roles(&[Role::Operator, Role::Admin, Role::Auditor]),
+    ),
+];
+
+/// Paths a user with a one-time password may still use (to change it).
+const ALLOWED_BEFORE_PASSWORD_CHANGE: &[&str] = &["/password", "/logout", "/api/v1/me"];
+
+/// Register every handler.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(public::healthz))
+        .route("/metrics", web::get().to(public::metrics))
+        .route("/ca/{file}", web::get().to(public::ca_certificate))
+        .route("/login", web::get().to(views::login::form))
+        .route("/login", web::post().to(views::login::submit))
+        .route("/logout", web::post().to(views::login::logout))
+        .route("/", web::get().to(views::home::page))
+        .route("/password", web::get().to(views::password::form))
+        .route("/password", web::post().to(views::password::submit))
+        .route("/audit", web::get().to(views::audit::page))
+        .route("/api/v1/me", web::get().to(api::me::get))
+        .route("/api/v1/tokens", web::post().to(api::me::create_token))
+        .route("/api/v1/users", web::get().to(api::users::list))
+        .route("/api/v1/users", web::post().to(api::users::create))
+        .route("/api/v1/audit", web::get().to(api::audit::list))
+        .route("/api/v1/audit/verify", web::get().to(api::audit::verify))
+        .route(
+            "/api/v1/certificates",
+            web::post().to(api::certificates::issue),
+        )
+        .route(
+            "/api/v1/certificates/{serial}",
+            web::get().to(api::certificates::get),
+        );
+}
+
+fn is_api(path: &str) -> bool {
+    path.starts_with("/api/")
+}
+
+fn unauthenticated(path: &str) -> HttpResponse {
+    if is_api(path) {
+        actix_web::ResponseError::error_response(&Error::Unauthenticated)
+    } else {
+        HttpResponse::Unauthorized()
+            .content_type("text/html; charset=utf-8")
+            .body("<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=\"0;url=/login\"><title>ログインが必要です</title><a href=\"/login\">ログイン</a>")
+    }
+}
+
+fn bearer(req: &ServiceRequest) -> Option<String> {
+    let h = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    h.strip_prefix("Bearer ").map(|t| t.trim().to_string())
+}
+
+/// Authentication, authorisation and CSRF-header middleware.
+pub async fn authorize(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let Some(pattern) = req.match_pattern() else {
+        // Nothing matched: actix answers 404.
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let method = req.method().as_str().to_string();
+    let spec = ROUTES
+        .iter()
+        .find(|r| r.path == pattern && r.method == method);
+    let Some(spec) = spec else {
+        if ROUTES.iter().any(|r| r.path == pattern) {
+            // Known path, other method: let actix answer 405.
+            return Ok(next.call(req).await?.map_into_boxed_body());
+        }
+        let resp = actix_web::ResponseError::error_response(&Error::Forbidden(
+            "route has no access rule".into(),
+        ));
+        return Ok(req.into_response(resp));
+    };
+    if spec.access == Access::Public {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Err(Error::Internal("application state missing".into()).into());
+    };
+    let path = req.path().to_string();
+    let token = bearer(&req);
+    let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
+    let now = state.clock.now();
+    let by_cookie = token.is_none();
+    let user: Option<StaffUser> = match (token, cookie) {
+        (Some(t), _) => state.with_conn(move |c| auth::token_user(c, &t)).await?,
+        (None, Some(ck)) => {
+            state
+                .with_conn(move |c| auth::session_user(c, &ck, now))
+                .await?
+        }
+        (None, None) => None,
+    };
+    let Some(user) = user else {
+        return Ok(req.into_response(unauthenticated(&path)));
+    };
+    if let Access::Roles(roles) = spec.access {
+        if !roles.contains(&user.role) {
+            let actor = user.actor();
+            let target = format!("{method} {pattern}");
+            // Refusals are audited: they are how misuse shows.
+            state
+                .with_conn(move |c| {
+                    crate::audit::append(c, now.timestamp(), &actor, "access.denied", &target, "")
+                })
+                .await?;
+            let resp = actix_web::ResponseError::error_response(&Error::Forbidden(format!(
+                "the {} role may not use {method} {pattern}",
+                user.role.as_str()
+            )));
+            return Ok(req.into_response(resp));
+        }
+    }
+    if user.must_change_password && !ALLOWED_BEFORE_PASSWORD_CHANGE.contains(&pattern.as_str()) {
+        let resp = if is_api(&path) {
+            actix_web::ResponseError::error_response(&Error::Forbidden(
+                "change the one-time password first (POST /password)".into(),
+            ))
+        } else {
+            HttpResponse::SeeOther()
+                .insert_header(("Location", "/password"))
+                .finish()
+        };
+        return Ok(req.into_response(resp));
+    }
+    let unsafe_method = !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS");
+    if by_cookie && unsafe_method && is_api(&path) {
+        let sent = req
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !extract::csrf_matches(sent, user.csrf.as_deref()) {
+            let resp = actix_web::ResponseError::error_response(&Error::Forbidden(
+                "missing or wrong X-CSRF-Token header".into(),
+            ));
+            return Ok(req.into_response(resp));
+        }
+    }
+    req.extensions_mut().insert(user);
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// Count responses for /metrics.
+pub async fn count(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.metrics.clone());
+    let resp = next.call(req).await?;
+    if let Some(m) = metrics {
+        m.count_status(resp.status().as_u16());
+    }
+    Ok(resp)
+}

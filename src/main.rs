@@ -1,0 +1,146 @@
+//! The `kofu` command: parsing and dispatch only; the work is in `kofu::cli`.
+
+use clap::{Parser, Subcommand};
+use kofu::cli;
+use kofu::config::Config;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "kofu",
+    version,
+    about = "社会保障カード発行管理 — CA and IC-card issuance back office"
+)]
+struct Cli {
+    /// Configuration file (default: $KOFU_CONFIG, or ./kofu.toml if present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (creates the CA and a first admin on first start).
+    Serve {
+        /// Listen address, overriding configuration.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Apply database migrations.
+    Migrate,
+    /// Certificate authority.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+    /// Staff users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Create the hierarchy from ca-config (refuses to overwrite an existing CA).
+    Init,
+    /// Issue a certificate from a CSR; prints the PEM certificate.
+    Issue {
+        /// Profile: signing, authentication, ocsp, verifier-client, tls-server.
+        #[arg(long)]
+        profile: String,
+        /// The CSR (PEM or DER).
+        #[arg(long)]
+        csr: PathBuf,
+        /// Holder identity JSON (holder profiles).
+        #[arg(long)]
+        identity: Option<PathBuf>,
+        /// Issuing CA, for OCSP responder certificates (signing, authentication, infrastructure).
+        #[arg(long)]
+        ca: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a staff user; prints a one-time password.
+    Add {
+        /// office, clerk, operator, callcenter, auditor or admin.
+        #[arg(long)]
+        role: String,
+        /// Municipality code (clerks).
+        #[arg(long)]
+        municipality: Option<String>,
+        /// Login name.
+        name: String,
+    },
+    /// Create an API bearer token for a user; prints it once.
+    Token {
+        /// Login name.
+        name: String,
+        /// What the token is for.
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify the hash chain; exits non-zero naming the first broken entry.
+    Verify,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KOFU_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Cli::parse();
+    let result = Config::load(args.config.as_deref()).and_then(|cfg| match args.command {
+        Command::Serve { listen } => cli::serve(cfg, listen),
+        Command::Migrate => cli::migrate(&cfg),
+        Command::Ca {
+            command: CaCommand::Init,
+        } => cli::ca_init(&cfg),
+        Command::Ca {
+            command:
+                CaCommand::Issue {
+                    profile,
+                    csr,
+                    identity,
+                    ca,
+                },
+        } => cli::ca_issue(&cfg, &profile, &csr, identity.as_deref(), ca.as_deref()),
+        Command::User {
+            command:
+                UserCommand::Add {
+                    role,
+                    municipality,
+                    name,
+                },
+        } => cli::user_add(&cfg, &role, municipality.as_deref(), &name),
+        Command::User {
+            command: UserCommand::Token { name, label },
+        } => cli::user_token(&cfg, &name, &label),
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => cli::audit_verify(&cfg),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error [{}]: {e}", e.code());
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Workflows. Each function takes `now` (from the Clock) and a connection; writes compose
+//! inside a caller's transaction.
+
+pub mod auth;
+pub mod ca;
+pub mod issuance;
+pub mod users;
