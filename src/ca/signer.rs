@@ -265,8 +265,16 @@ impl Pkcs11Token {
             Attribute::Sensitive(true),
             Attribute::Extractable(false),
             Attribute::Sign(true),
+            // A CA key signs and does nothing else.
+            Attribute::Decrypt(false),
+            Attribute::Unwrap(false),
+            Attribute::Derive(false),
         ]);
-        public.push(Attribute::Verify(true));
+        public.extend([
+            Attribute::Verify(true),
+            Attribute::Encrypt(false),
+            Attribute::Wrap(false),
+        ]);
         let mechanism = match alg.rsa_bits() {
             Some(bits) => {
                 public.push(Attribute::ModulusBits(u64::from(bits).into()));

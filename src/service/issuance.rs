@@ -11,8 +11,8 @@ use crate::ca::identity::Identity;
 use crate::ca::issuer;
 use crate::ca::profile::{CaName, EeRequest, Profile, ee_parts};
 use crate::ca::serial::Serial;
+use crate::db::DbConn;
 use crate::db::models::ca::CertificateRow;
-use crate::db::{DbConn, is_unique_violation};
 use crate::error::{Error, Result};
 use chrono::{DateTime, Utc};
 use diesel::Connection;
@@ -65,68 +65,52 @@ pub fn issue(
         common_name: req.csr.common_name.clone(),
         dns_names: req.csr.dns_names.clone(),
     };
-    // Build once with a placeholder-free serial: every input check (age, names) runs here,
-    // before anything is stored.
     let ctx = ca.ee_lint_context(req.profile)?;
     let now_s = now.timestamp();
 
-    // 1. Reserve a serial (a collision, astronomically unlikely, just draws again).
-    let (row_id, parts) = {
-        let mut attempts = 0;
-        loop {
-            let serial = Serial::generate(prefix)?;
-            let parts = ee_parts(&h.config, &h.urls, &ca.view, &ee, serial.clone(), now)?;
-            match CertificateRow::reserve(
-                conn,
-                &serial.to_hex(),
+    // 1–3. Draw a serial, encode and lint the TBS (a failed rule stores and signs nothing),
+    // then store serial, TBS and the intent to sign in one transaction. The unique index on
+    // the serial is the reservation; a collision (astronomically unlikely) draws again.
+    let mut attempts = 0;
+    let (row_id, prepared) = loop {
+        let parts = ee_parts(
+            &h.config,
+            &h.urls,
+            &ca.view,
+            &ee,
+            Serial::generate(prefix)?,
+            now,
+        )?;
+        let prepared = issuer::prepare(&parts, &ctx)?;
+        let serial_hex = prepared.serial().to_hex();
+        let stored = conn.transaction(|c| {
+            let id = CertificateRow::reserve_with_tbs(
+                c,
+                &serial_hex,
                 ca_name.as_str(),
                 req.profile.as_str(),
-                parts.not_before.timestamp(),
-                parts.not_after.timestamp(),
+                prepared.tbs_der(),
+                prepared.not_before().timestamp(),
+                prepared.not_after().timestamp(),
                 now_s,
-            ) {
-                Ok(id) => break (id, parts),
-                Err(e) if is_unique_violation(&e) && attempts < 3 => attempts += 1,
-                Err(e) => return Err(e.into()),
-            }
-        }
-    };
-    let serial_hex = parts.serial.to_hex();
-
-    // 2. Encode and lint; a failed rule abandons the reservation and signs nothing.
-    let prepared = match issuer::prepare(&parts, &ctx) {
-        Ok(p) => p,
-        Err(e) => {
-            CertificateRow::abandon(conn, row_id)?;
+            )?;
             audit::append(
-                conn,
+                c,
                 now_s,
                 actor,
-                "certificate.lint_failed",
+                "certificate.sign_intent",
                 &format!("serial:{serial_hex}"),
-                &e.to_string(),
+                &format!("ca={} profile={}", ca_name.as_str(), req.profile.as_str()),
             )?;
-            return Err(e);
+            Ok::<_, Error>(id)
+        });
+        match stored {
+            Ok(id) => break (id, prepared),
+            Err(Error::Db(_)) if attempts < 3 && serial_taken(conn, &serial_hex)? => attempts += 1,
+            Err(e) => return Err(e),
         }
     };
-
-    // 3. Store the TBS and the intent, in one transaction.
-    conn.transaction(|c| {
-        if CertificateRow::store_tbs(c, row_id, prepared.tbs_der())? != 1 {
-            return Err(Error::Conflict(format!(
-                "serial {serial_hex} is no longer reserved"
-            )));
-        }
-        audit::append(
-            c,
-            now_s,
-            actor,
-            "certificate.sign_intent",
-            &format!("serial:{serial_hex}"),
-            &format!("ca={} profile={}", ca_name.as_str(), req.profile.as_str()),
-        )?;
-        Ok(())
-    })?;
+    let serial_hex = prepared.serial().to_hex();
 
     // 4. Sign (checks the signed TBS is the stored one and the signature verifies).
     let der = prepared.sign(ca.signer.as_ref())?;
@@ -153,4 +137,8 @@ pub fn issue(
         der,
         ca: ca_name,
     })
+}
+
+fn serial_taken(conn: &mut DbConn, serial_hex: &str) -> Result<bool> {
+    Ok(CertificateRow::by_serial(conn, serial_hex)?.is_some())
 }

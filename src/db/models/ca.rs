@@ -84,7 +84,35 @@ impl CertificateRow {
             .get_result(conn)
     }
 
-    /// Move from `from` to `to`, conditionally; returns rows changed (0 = lost the race).
+    /// Reserve a serial and store its linted TBS in one insert (state `tbs_stored`). Fails
+    /// with a unique violation if the serial exists.
+    #[allow(clippy::too_many_arguments)]
+    pub fn reserve_with_tbs(
+        conn: &mut DbConn,
+        serial: &str,
+        issuer: &str,
+        profile: &str,
+        tbs: &[u8],
+        not_before: i64,
+        not_after: i64,
+        now: i64,
+    ) -> QueryResult<i64> {
+        diesel::insert_into(certificates::table)
+            .values((
+                certificates::serial.eq(serial),
+                certificates::issuer.eq(issuer),
+                certificates::profile.eq(profile),
+                certificates::state.eq(state::TBS_STORED),
+                certificates::tbs_der.eq(Some(tbs)),
+                certificates::not_before.eq(not_before),
+                certificates::not_after.eq(not_after),
+                certificates::created_at.eq(now),
+            ))
+            .returning(certificates::id)
+            .get_result(conn)
+    }
+
+    /// Store the linted TBS of a reserved serial; returns rows changed (0 = not reserved).
     pub fn store_tbs(conn: &mut DbConn, id: i64, tbs: &[u8]) -> QueryResult<usize> {
         diesel::update(
             certificates::table

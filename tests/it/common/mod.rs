@@ -1,0 +1,268 @@
+//! Shared test harness: a fresh database per test on each backend (SQLite always;
+//! PostgreSQL when reachable, required with KOFU_TEST_PG=required), a CA made from the
+//! shipped ca-config, CSRs and identities, and the external checkers (openssl, pkilint).
+
+#![allow(dead_code)]
+
+use chrono::{DateTime, TimeZone, Utc};
+use diesel::{Connection, RunQueryDsl};
+use kofu::audit::Actor;
+use kofu::ca::Hierarchy;
+use kofu::ca::config::CaConfig;
+use kofu::ca::csr::{self, CheckedCsr};
+use kofu::ca::identity::Identity;
+use kofu::config::{Config, Secret};
+use kofu::db::{self, DbPool, PooledConn};
+use openssl::hash::MessageDigest;
+use openssl::pkey::{PKey, Private};
+use openssl::x509::X509ReqBuilder;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The fixed "now" of the tests: 21 November 2026, 12:00 JST.
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 21, 3, 0, 0)
+        .single()
+        .expect("valid time")
+}
+
+pub const PASSPHRASE: &str = "test passphrase for kofu CA keys";
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn kofu_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_kofu")
+}
+
+/// A database for one test.
+pub struct TestDb {
+    pub url: String,
+    pub label: &'static str,
+    pg_name: Option<String>,
+}
+
+fn pg_base() -> String {
+    std::env::var("KOFU_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+impl TestDb {
+    fn sqlite(dir: &Path) -> Self {
+        TestDb {
+            url: dir.join("kofu.db").to_string_lossy().into_owned(),
+            label: "sqlite",
+            pg_name: None,
+        }
+    }
+
+    fn postgres() -> Option<Self> {
+        let mode = std::env::var("KOFU_TEST_PG").unwrap_or_default();
+        if mode == "off" {
+            return None;
+        }
+        let admin_url = format!("{}/postgres", pg_base());
+        let mut admin = match diesel::PgConnection::establish(&admin_url) {
+            Ok(c) => c,
+            Err(e) if mode == "required" => {
+                panic!("KOFU_TEST_PG=required but PostgreSQL is not reachable at {admin_url}: {e}")
+            }
+            Err(_) => {
+                eprintln!("note: PostgreSQL not reachable; running on SQLite only");
+                return None;
+            }
+        };
+        let mut b = [0u8; 8];
+        openssl::rand::rand_bytes(&mut b).expect("random");
+        let name = format!("kofu_t_{}", hex::encode(b));
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .expect("create test database");
+        Some(TestDb {
+            url: format!("{}/{name}", pg_base()),
+            label: "postgres",
+            pg_name: Some(name),
+        })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = &self.pg_name {
+            if let Ok(mut admin) =
+                diesel::PgConnection::establish(&format!("{}/postgres", pg_base()))
+            {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin);
+            }
+        }
+    }
+}
+
+/// One test environment: temp dir, config, migrated database. Field order matters: the
+/// pool closes before the database is dropped.
+pub struct Env {
+    pub pool: DbPool,
+    pub cfg: Config,
+    pub db: TestDb,
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new(db: TestDb, dir: tempfile::TempDir) -> Self {
+        let mut cfg = Config::default();
+        cfg.data_dir = dir.path().join("data");
+        cfg.database_url = Some(db.url.clone());
+        cfg.ca_config = repo().join("ca-config/ca.toml");
+        cfg.ca_passphrase = Some(Secret::new(PASSPHRASE.to_string()));
+        cfg.pool_size = 4;
+        let pool = db::pool(&db.url, cfg.pool_size).expect("pool");
+        db::migrate(&mut pool.get().expect("conn")).expect("migrate");
+        Env { pool, cfg, db, dir }
+    }
+
+    pub fn conn(&self) -> PooledConn {
+        self.pool.get().expect("connection")
+    }
+
+    pub fn ca_config(&self) -> CaConfig {
+        CaConfig::load(&self.cfg.ca_config).expect("ca config")
+    }
+
+    /// Run the CA ceremony and load the issuing CAs.
+    pub fn init_ca(&self) -> Hierarchy {
+        kofu::service::ca::init(
+            &mut self.conn(),
+            &self.cfg,
+            &self.ca_config(),
+            &Actor::new("test", "cli"),
+            now(),
+        )
+        .expect("ca init");
+        self.load_ca()
+    }
+
+    pub fn load_ca(&self) -> Hierarchy {
+        kofu::service::ca::load(&mut self.conn(), &self.cfg, self.ca_config()).expect("load ca")
+    }
+
+    /// Environment variables for running the `kofu` binary against this environment.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(kofu_bin());
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("KOFU_DATA_DIR", &self.cfg.data_dir)
+            .env("KOFU_DATABASE_URL", &self.db.url)
+            .env("KOFU_CA_CONFIG", &self.cfg.ca_config)
+            .env("KOFU_CA_PASSPHRASE", PASSPHRASE)
+            .current_dir(self.dir.path());
+        c
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// Every backend available: SQLite, and PostgreSQL per KOFU_TEST_PG.
+pub fn envs() -> Vec<Env> {
+    let mut out = Vec::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    out.push(Env::new(TestDb::sqlite(dir.path()), dir));
+    if let Some(pg) = TestDb::postgres() {
+        out.push(Env::new(pg, tempfile::tempdir().expect("tempdir")));
+    }
+    out
+}
+
+/// Run `f` on each backend, naming the backend if it panics.
+pub fn each_backend(f: impl Fn(&Env)) {
+    for env in envs() {
+        eprintln!("--- backend: {}", env.db.label);
+        f(&env);
+    }
+}
+
+/// A fresh RSA-2048 key and a CSR for it.
+pub fn csr(cn: &str, dns: &[&str]) -> (PKey<Private>, Vec<u8>) {
+    let key = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).expect("rsa")).expect("pkey");
+    (key.clone(), csr_for(&key, cn, dns))
+}
+
+pub fn csr_for(key: &PKey<Private>, cn: &str, dns: &[&str]) -> Vec<u8> {
+    let mut b = X509ReqBuilder::new().expect("req");
+    let mut name = openssl::x509::X509NameBuilder::new().expect("name");
+    name.append_entry_by_text("CN", cn).expect("cn");
+    b.set_subject_name(&name.build()).expect("subject");
+    b.set_pubkey(key).expect("pubkey");
+    if !dns.is_empty() {
+        let mut san = openssl::x509::extension::SubjectAlternativeName::new();
+        for d in dns {
+            san.dns(d);
+        }
+        let mut stack = openssl::stack::Stack::new().expect("stack");
+        stack
+            .push(san.build(&b.x509v3_context(None)).expect("san"))
+            .expect("push");
+        b.add_extensions(&stack).expect("extensions");
+    }
+    b.sign(key, MessageDigest::sha256()).expect("sign");
+    b.build().to_pem().expect("pem")
+}
+
+pub fn checked_csr(cn: &str, dns: &[&str]) -> (PKey<Private>, CheckedCsr) {
+    let (k, pem) = csr(cn, dns);
+    (k, csr::check(&pem).expect("csr accepted"))
+}
+
+pub const HOLDER_JSON: &str = r#"{"name":"髙橋 﨑子","name_kana":"タカハシ サキコ","birth_date":"1984-02-29","sex":"female","address":"東京都千代田区千代田一丁目1番1号","postal_code":"100-0001","municipality_code":"131016"}"#;
+
+pub fn holder() -> Identity {
+    Identity::from_json(HOLDER_JSON).expect("identity")
+}
+
+/// Run a command, returning its output.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// `openssl verify -x509_strict` of `cert` against the root, with the issuing CA untrusted.
+pub fn openssl_verify(root: &Path, issuing: Option<&Path>, cert: &Path, extra: &[&str]) -> Output {
+    let mut c = Command::new("openssl");
+    c.arg("verify")
+        .arg("-x509_strict")
+        .args(extra)
+        .arg("-CAfile")
+        .arg(root);
+    if let Some(i) = issuing {
+        c.arg("-untrusted").arg(i);
+    }
+    c.arg(cert);
+    run(&mut c)
+}
+
+/// pkilint's findings of ERROR or FATAL severity (empty = clean).
+pub fn pkilint_errors(tool: &str, file: &Path) -> Vec<String> {
+    let out = run(Command::new(tool).arg("lint").arg(file));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains("Traceback"),
+        "{tool} crashed on {}: {text}",
+        file.display()
+    );
+    text.lines()
+        .filter(|l| l.contains("(ERROR)") || l.contains("(FATAL)"))
+        .map(str::to_string)
+        .collect()
+}
+
+pub fn write(path: &Path, bytes: impl AsRef<[u8]>) -> &Path {
+    std::fs::write(path, bytes).expect("write");
+    path
+}

@@ -1,0 +1,12 @@
+//! kofu's integration tests: one binary, modules by area.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod audit;
+mod bad_input;
+mod certificates;
+mod common;
+mod pkcs11;
+mod routes;
+mod serials;
+mod web;
