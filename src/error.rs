@@ -90,6 +90,10 @@ impl From<diesel::result::Error> for Error {
     fn from(e: diesel::result::Error) -> Self {
         match e {
             diesel::result::Error::NotFound => Error::NotFound("record".into()),
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                info,
+            ) => Error::Conflict(format!("already exists ({})", info.message())),
             other => Error::Db(other.to_string()),
         }
     }

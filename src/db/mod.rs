@@ -59,12 +59,11 @@ pub fn connection_url(url: &str) -> String {
 /// Open a pool, creating the SQLite file's directory when needed.
 pub fn pool(url: &str, size: u32) -> Result<DbPool> {
     let url = connection_url(url);
-    if !is_postgres_url(&url) {
-        if let Some(dir) = std::path::Path::new(&url).parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir)?;
-            }
-        }
+    if !is_postgres_url(&url)
+        && let Some(dir) = std::path::Path::new(&url).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)?;
     }
     if !is_postgres_url(&url) {
         use diesel::Connection;

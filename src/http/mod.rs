@@ -185,22 +185,22 @@ pub async fn authorize(
     let Some(user) = user else {
         return Ok(req.into_response(unauthenticated(&path)));
     };
-    if let Access::Roles(roles) = spec.access {
-        if !roles.contains(&user.role) {
-            let actor = user.actor();
-            let target = format!("{method} {pattern}");
-            // Refusals are audited: they are how misuse shows.
-            state
-                .with_conn(move |c| {
-                    crate::audit::append(c, now.timestamp(), &actor, "access.denied", &target, "")
-                })
-                .await?;
-            let resp = actix_web::ResponseError::error_response(&Error::Forbidden(format!(
-                "the {} role may not use {method} {pattern}",
-                user.role.as_str()
-            )));
-            return Ok(req.into_response(resp));
-        }
+    if let Access::Roles(roles) = spec.access
+        && !roles.contains(&user.role)
+    {
+        let actor = user.actor();
+        let target = format!("{method} {pattern}");
+        // Refusals are audited: they are how misuse shows.
+        state
+            .with_conn(move |c| {
+                crate::audit::append(c, now.timestamp(), &actor, "access.denied", &target, "")
+            })
+            .await?;
+        let resp = actix_web::ResponseError::error_response(&Error::Forbidden(format!(
+            "the {} role may not use {method} {pattern}",
+            user.role.as_str()
+        )));
+        return Ok(req.into_response(resp));
     }
     if user.must_change_password && !ALLOWED_BEFORE_PASSWORD_CHANGE.contains(&pattern.as_str()) {
         let resp = if is_api(&path) {

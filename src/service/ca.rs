@@ -70,6 +70,9 @@ fn ca_subject(ca_cfg: &CaConfig, spec: &CaSpec) -> Result<x509_cert::name::Name>
     ])
 }
 
+/// A CA certificate made at the ceremony: name, DER, key reference, serial, notAfter.
+type MadeCa = (CaName, Vec<u8>, String, Serial, DateTime<Utc>);
+
 /// Create the hierarchy: keys, the self-signed root and the three issuing CAs. Refuses to
 /// overwrite an existing CA. Returns the PEM files written.
 pub fn init(
@@ -139,7 +142,7 @@ pub fn init(
     let root_ski = key_identifier(root_key.public_key_der())?;
     let root_not_after = root_parts.not_after;
 
-    let mut made: Vec<(CaName, Vec<u8>, String, Serial, DateTime<Utc>)> = vec![(
+    let mut made: Vec<MadeCa> = vec![(
         CaName::Root,
         root_cert,
         root_key.key_ref(),

@@ -106,7 +106,9 @@ pub fn issue(
         });
         match stored {
             Ok(id) => break (id, prepared),
-            Err(Error::Db(_)) if attempts < 3 && serial_taken(conn, &serial_hex)? => attempts += 1,
+            Err(Error::Conflict(_)) if attempts < 3 && serial_taken(conn, &serial_hex)? => {
+                attempts += 1
+            }
             Err(e) => return Err(e),
         }
     };

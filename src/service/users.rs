@@ -148,10 +148,9 @@ pub fn add(
     let password = one_time_password()?;
     let hash = hash_password(&password)?;
     let user = conn.transaction(|c| {
-        if User::by_username(c, username)?.is_some() {
-            return Err(Error::Conflict(format!("user {username} already exists")));
-        }
-        let user = User::insert(
+        // Write first (SQLite takes the write lock at once); the unique index on the name
+        // decides between two admins adding the same user at the same time.
+        let user = match User::insert(
             c,
             &NewUser {
                 username,
@@ -162,7 +161,13 @@ pub fn add(
                 disabled: false,
                 created_at: now.timestamp(),
             },
-        )?;
+        ) {
+            Ok(u) => u,
+            Err(e) if crate::db::is_unique_violation(&e) => {
+                return Err(Error::Conflict(format!("user {username} already exists")));
+            }
+            Err(e) => return Err(e.into()),
+        };
         audit::append(
             c,
             now.timestamp(),

@@ -89,13 +89,12 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Some(name) = &self.pg_name {
-            if let Ok(mut admin) =
+        if let Some(name) = &self.pg_name
+            && let Ok(mut admin) =
                 diesel::PgConnection::establish(&format!("{}/postgres", pg_base()))
-            {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin);
-            }
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut admin);
         }
     }
 }
@@ -111,12 +110,14 @@ pub struct Env {
 
 impl Env {
     pub fn new(db: TestDb, dir: tempfile::TempDir) -> Self {
-        let mut cfg = Config::default();
-        cfg.data_dir = dir.path().join("data");
-        cfg.database_url = Some(db.url.clone());
-        cfg.ca_config = repo().join("ca-config/ca.toml");
-        cfg.ca_passphrase = Some(Secret::new(PASSPHRASE.to_string()));
-        cfg.pool_size = 4;
+        let cfg = Config {
+            data_dir: dir.path().join("data"),
+            database_url: Some(db.url.clone()),
+            ca_config: repo().join("ca-config/ca.toml"),
+            ca_passphrase: Some(Secret::new(PASSPHRASE.to_string())),
+            pool_size: 4,
+            ..Config::default()
+        };
         let pool = db::pool(&db.url, cfg.pool_size).expect("pool");
         db::migrate(&mut pool.get().expect("conn")).expect("migrate");
         Env { pool, cfg, db, dir }

@@ -1,0 +1,93 @@
+//! Issuance throughput: certificates from one CSR through the whole issuer (encode, lint,
+//! store serial + TBS + intent, sign, check, store certificate + audit) on SQLite.
+//! Run by scripts/bench, which prints it beside `openssl speed rsa2048`.
+//!
+//! Usage: cargo bench --bench issuance -- [COUNT] [THREADS]
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use kofu::audit::Actor;
+use kofu::ca::config::CaConfig;
+use kofu::ca::csr;
+use kofu::ca::identity::Identity;
+use kofu::ca::profile::Profile;
+use kofu::config::{Config, Secret};
+use kofu::service::issuance::{self, IssueRequest};
+use std::sync::Arc;
+use std::time::Instant;
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let count: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(20_000);
+    let threads: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2);
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Config {
+        data_dir: dir.path().join("data"),
+        database_url: Some(dir.path().join("bench.db").to_string_lossy().into_owned()),
+        ca_config: std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ca-config/ca.toml"),
+        ca_passphrase: Some(Secret::new("benchmark passphrase".into())),
+        ..Config::default()
+    };
+    let pool = kofu::db::pool(&cfg.database_url(), threads as u32 + 1).unwrap();
+    kofu::db::migrate(&mut pool.get().unwrap()).unwrap();
+    let ca_cfg = CaConfig::load(&cfg.ca_config).unwrap();
+    let now = chrono::Utc::now();
+    kofu::service::ca::init(
+        &mut pool.get().unwrap(),
+        &cfg,
+        &ca_cfg,
+        &Actor::new("bench", "cli"),
+        now,
+    )
+    .unwrap();
+    let h = Arc::new(kofu::service::ca::load(&mut pool.get().unwrap(), &cfg, ca_cfg).unwrap());
+
+    let key = openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+    let mut b = openssl::x509::X509ReqBuilder::new().unwrap();
+    b.set_pubkey(&key).unwrap();
+    b.sign(&key, openssl::hash::MessageDigest::sha256())
+        .unwrap();
+    let csr = csr::check(&b.build().to_pem().unwrap()).unwrap();
+    let identity = Identity::from_json(
+        r#"{"name":"山田 太郎","name_kana":"ヤマダ タロウ","birth_date":"1980-06-15","sex":"male","address":"東京都千代田区千代田1-1","postal_code":"100-0001","municipality_code":"131016"}"#,
+    )
+    .unwrap();
+    let req = Arc::new(IssueRequest {
+        profile: Profile::Signing,
+        ca: None,
+        csr,
+        identity: Some(identity),
+    });
+
+    let start = Instant::now();
+    let workers: Vec<_> = (0..threads)
+        .map(|t| {
+            let (pool, h, req) = (pool.clone(), Arc::clone(&h), Arc::clone(&req));
+            let n = count / threads + usize::from(t < count % threads);
+            std::thread::spawn(move || {
+                let mut conn = pool.get().unwrap();
+                let actor = Actor::new("bench", "operator");
+                for _ in 0..n {
+                    issuance::issue(&mut conn, &h, &req, &actor, 1, chrono::Utc::now()).unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let audit = kofu::audit::verify(&mut pool.get().unwrap()).unwrap();
+    assert!(
+        audit.entries as usize >= 2 * count,
+        "every issuance audited"
+    );
+    println!(
+        "kofu_issue certificates={count} threads={threads} seconds={secs:.3} per_second={:.0}",
+        count as f64 / secs
+    );
+}
