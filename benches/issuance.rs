@@ -2,7 +2,7 @@
 //! store serial + TBS + intent, sign, check, store certificate + audit) on SQLite.
 //! Run by scripts/bench, which prints it beside `openssl speed rsa2048`.
 //!
-//! Usage: cargo bench --bench issuance -- [COUNT] [THREADS]
+//! Usage: cargo bench --bench issuance -- [COUNT] [THREADS] [BATCH]
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -23,6 +23,7 @@ fn main() {
         .collect();
     let count: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(20_000);
     let threads: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2);
+    let batch: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(250);
 
     let dir = tempfile::tempdir().unwrap();
     let cfg = Config {
@@ -63,16 +64,109 @@ fn main() {
         identity: Some(identity),
     });
 
+    if std::env::var_os("KOFU_BENCH_BREAKDOWN").is_some() {
+        use kofu::ca::profile::{CaName, EeRequest, ee_parts};
+        use kofu::ca::serial::Serial;
+        let ca = h.ca(CaName::Signing).unwrap();
+        let n = 1000;
+        let t = Instant::now();
+        for _ in 0..n {
+            ca.signer.sign(b"0123456789abcdef0123456789abcdef").unwrap();
+        }
+        println!("signer only: {:.0}/s", n as f64 / t.elapsed().as_secs_f64());
+        let ee = EeRequest {
+            profile: Profile::Signing,
+            spki_der: req.csr.spki_der.clone(),
+            identity: req.identity.clone(),
+            common_name: None,
+            dns_names: vec![],
+        };
+        let ctx = ca.ee_lint_context(Profile::Signing).unwrap();
+        let t = Instant::now();
+        for _ in 0..n {
+            let parts = ee_parts(
+                &h.config,
+                &h.urls,
+                &ca.view,
+                &ee,
+                Serial::generate(1).unwrap(),
+                now,
+            )
+            .unwrap();
+            kofu::ca::issuer::prepare(&parts, &ctx).unwrap();
+        }
+        println!(
+            "prepare only: {:.0}/s",
+            n as f64 / t.elapsed().as_secs_f64()
+        );
+        let t = Instant::now();
+        for _ in 0..n {
+            let parts = ee_parts(
+                &h.config,
+                &h.urls,
+                &ca.view,
+                &ee,
+                Serial::generate(1).unwrap(),
+                now,
+            )
+            .unwrap();
+            kofu::ca::issuer::prepare(&parts, &ctx)
+                .unwrap()
+                .sign(ca.signer.as_ref(), &ca.public_key)
+                .unwrap();
+        }
+        println!(
+            "prepare+sign: {:.0}/s",
+            n as f64 / t.elapsed().as_secs_f64()
+        );
+    }
+
+    // One certificate per call (the CLI and API path), `threads` callers.
+    let single = run(&pool, &h, &req, count / 4, threads, 1);
+    println!(
+        "kofu_issue mode=single certificates={} threads={threads} seconds={:.3} per_second={:.0}",
+        count / 4,
+        single,
+        (count / 4) as f64 / single
+    );
+    // Batches (the card-issuance path), `threads` callers each issuing `batch` at a time.
+    let batched = run(&pool, &h, &req, count, threads, batch);
+    println!(
+        "kofu_issue mode=batch batch={batch} certificates={count} threads={threads} seconds={batched:.3} per_second={:.0}",
+        count as f64 / batched
+    );
+    let audit = kofu::audit::verify(&mut pool.get().unwrap()).unwrap();
+    assert!(
+        audit.entries as usize >= 2 * (count + count / 4),
+        "every issuance audited"
+    );
+}
+
+fn run(
+    pool: &kofu::db::DbPool,
+    h: &Arc<kofu::ca::Hierarchy>,
+    req: &Arc<IssueRequest>,
+    count: usize,
+    threads: usize,
+    batch: usize,
+) -> f64 {
     let start = Instant::now();
     let workers: Vec<_> = (0..threads)
         .map(|t| {
-            let (pool, h, req) = (pool.clone(), Arc::clone(&h), Arc::clone(&req));
+            let (pool, h, req) = (pool.clone(), Arc::clone(h), Arc::clone(req));
             let n = count / threads + usize::from(t < count % threads);
             std::thread::spawn(move || {
                 let mut conn = pool.get().unwrap();
                 let actor = Actor::new("bench", "operator");
-                for _ in 0..n {
-                    issuance::issue(&mut conn, &h, &req, &actor, 1, chrono::Utc::now()).unwrap();
+                let mut left = n;
+                while left > 0 {
+                    let k = left.min(batch);
+                    let reqs = vec![(*req).clone(); k];
+                    let issued =
+                        issuance::issue_batch(&mut conn, &h, &reqs, &actor, 1, chrono::Utc::now())
+                            .unwrap();
+                    assert_eq!(issued.len(), k);
+                    left -= k;
                 }
             })
         })
@@ -80,14 +174,5 @@ fn main() {
     for w in workers {
         w.join().unwrap();
     }
-    let secs = start.elapsed().as_secs_f64();
-    let audit = kofu::audit::verify(&mut pool.get().unwrap()).unwrap();
-    assert!(
-        audit.entries as usize >= 2 * count,
-        "every issuance audited"
-    );
-    println!(
-        "kofu_issue certificates={count} threads={threads} seconds={secs:.3} per_second={:.0}",
-        count as f64 / secs
-    );
+    start.elapsed().as_secs_f64()
 }

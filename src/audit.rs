@@ -95,31 +95,68 @@ pub fn append(
     target: &str,
     detail: &str,
 ) -> Result<Entry> {
+    append_many(
+        conn,
+        now,
+        actor,
+        &[(action, target.to_string(), detail.to_string())],
+    )?
+    .pop()
+    .ok_or_else(|| Error::Internal("audit append returned nothing".into()))
+}
+
+/// Rows per multi-row insert (well under SQLite's bound-parameter limit).
+const INSERT_CHUNK: usize = 200;
+
+/// Append several entries by one actor at one time, chained in order: the head is bumped
+/// once, the hashes are chained in memory, and the rows go in with multi-row inserts. Used
+/// by batch work so that each item keeps its own entry without a round trip each.
+pub fn append_many(
+    conn: &mut DbConn,
+    now: i64,
+    actor: &Actor,
+    items: &[(&str, String, String)],
+) -> Result<Vec<Entry>> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = items.len() as i64;
     conn.transaction(|c| {
         // Write first: the bump takes the write lock (SQLite) or the row lock (PostgreSQL).
-        let (seq, prev_hash): (i64, String) = diesel::update(audit_head::table.find(1))
-            .set(audit_head::seq.eq(audit_head::seq + 1))
+        let (last_seq, mut prev_hash): (i64, String) = diesel::update(audit_head::table.find(1))
+            .set(audit_head::seq.eq(audit_head::seq + n))
             .returning((audit_head::seq, audit_head::hash))
             .get_result(c)?;
-        let mut e = Entry {
-            seq,
-            at: now,
-            actor: actor.name.clone(),
-            role: actor.role.clone(),
-            action: action.into(),
-            target: target.into(),
-            detail: detail.into(),
-            prev_hash,
-            hash: String::new(),
-        };
-        e.hash = entry_hash(&e);
+        let first = last_seq - n + 1;
+        let mut entries = Vec::with_capacity(items.len());
+        for (k, (action, target, detail)) in items.iter().enumerate() {
+            let mut e = Entry {
+                seq: first + k as i64,
+                at: now,
+                actor: actor.name.clone(),
+                role: actor.role.clone(),
+                action: (*action).into(),
+                target: target.clone(),
+                detail: detail.clone(),
+                prev_hash,
+                hash: String::new(),
+            };
+            e.hash = entry_hash(&e);
+            prev_hash = e.hash.clone();
+            entries.push(e);
+        }
         diesel::update(audit_head::table.find(1))
-            .set(audit_head::hash.eq(&e.hash))
+            .set(audit_head::hash.eq(&prev_hash))
             .execute(c)?;
-        diesel::insert_into(audit_log::table)
-            .values(&e)
-            .execute(c)?;
-        Ok::<_, diesel::result::Error>(e)
+        for chunk in entries.chunks(INSERT_CHUNK) {
+            // Multi-row inserts do not build on the multi-backend connection: use the concrete one.
+            let insert = diesel::insert_into(audit_log::table).values(chunk);
+            match c {
+                DbConn::Pg(pg) => insert.execute(pg)?,
+                DbConn::Sqlite(lite) => insert.execute(lite)?,
+            };
+        }
+        Ok::<_, diesel::result::Error>(entries)
     })
     .map_err(Error::from)
 }

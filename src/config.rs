@@ -69,7 +69,10 @@ pub struct Config {
     pub ca_config: PathBuf,
     /// File holding the CA key passphrase (alternative: `KOFU_CA_PASSPHRASE`).
     pub ca_passphrase_file: Option<PathBuf>,
-    /// CA passphrase given directly (environment only; never put it in a file you commit).
+    /// Name of the environment variable that holds the CA passphrase (default
+    /// `KOFU_CA_PASSPHRASE`); the passphrase itself never goes in a file you commit.
+    pub ca_passphrase_env: String,
+    /// The passphrase read from that variable at load time.
     #[serde(skip)]
     pub ca_passphrase: Option<Secret<String>>,
     /// Where CA keys live.
@@ -93,6 +96,7 @@ impl Default for Config {
             public_base_url: "http://127.0.0.1:8080".into(),
             ca_config: PathBuf::from("ca-config/ca.toml"),
             ca_passphrase_file: None,
+            ca_passphrase_env: "KOFU_CA_PASSPHRASE".into(),
             ca_passphrase: None,
             ca_key_backend: KeyBackend::File,
             pkcs11: None,
@@ -144,7 +148,10 @@ impl Config {
         if let Some(v) = get("KOFU_CA_PASSPHRASE_FILE") {
             self.ca_passphrase_file = Some(v.into());
         }
-        if let Some(v) = get("KOFU_CA_PASSPHRASE") {
+        if let Some(v) = get("KOFU_CA_PASSPHRASE_ENV") {
+            self.ca_passphrase_env = v;
+        }
+        if let Some(v) = get(&self.ca_passphrase_env) {
             self.ca_passphrase = Some(Secret::new(v));
         }
         if let Some(v) = get("KOFU_CA_KEY_BACKEND") {
@@ -219,7 +226,7 @@ impl Config {
             .unwrap_or(self.public_base_url.starts_with("https://"))
     }
 
-    /// The CA key passphrase: `KOFU_CA_PASSPHRASE`, else the configured file.
+    /// The CA key passphrase: the configured environment variable, else the configured file.
     pub fn ca_passphrase(&self) -> Result<Option<Secret<String>>> {
         if let Some(p) = &self.ca_passphrase {
             return Ok(Some(p.clone()));
@@ -235,5 +242,60 @@ impl Config {
             }
             None => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn environment_overlay_and_passphrase_variable() -> Result<()> {
+        let mut c = Config::default();
+        c.apply_env(env(&[
+            ("KOFU_DATA_DIR", "/srv/kofu"),
+            ("KOFU_CA_PASSPHRASE", "from default var"),
+        ]))?;
+        assert_eq!(c.database_url(), "/srv/kofu/kofu.db");
+        assert_eq!(
+            c.ca_passphrase()?.map(|s| s.expose().clone()),
+            Some("from default var".into())
+        );
+
+        let mut c = Config::default();
+        c.apply_env(env(&[
+            ("KOFU_CA_PASSPHRASE_ENV", "CA_PW"),
+            ("CA_PW", "named"),
+            ("KOFU_CA_PASSPHRASE", "ignored"),
+        ]))?;
+        assert_eq!(
+            c.ca_passphrase()?.map(|s| s.expose().clone()),
+            Some("named".into())
+        );
+        assert!(
+            !format!("{c:?}").contains("named"),
+            "secrets are redacted in Debug"
+        );
+
+        let mut c = Config::default();
+        assert!(
+            c.apply_env(env(&[("KOFU_INSTANCE_PREFIX", "70000")]))
+                .is_err()
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = toml::from_str::<Config>("listen = \"x\"\nlisten_port = 1\n");
+        assert!(err.is_err());
     }
 }

@@ -10,8 +10,8 @@ use crate::ca::serial::Serial;
 use crate::ca::signer::KeySigner;
 use crate::error::{Error, Result};
 use chrono::{DateTime, Utc};
-use der::{Decode, Encode};
-use x509_cert::Certificate;
+use openssl::hash::MessageDigest;
+use openssl::pkey::{PKey, Public};
 
 /// A linted to-be-signed certificate, ready to sign once.
 #[derive(Debug)]
@@ -41,20 +41,22 @@ impl Prepared {
     }
 
     /// Sign. Consumes the token so the same TBS is never signed twice by this path.
-    pub fn sign(self, signer: &dyn KeySigner) -> Result<Vec<u8>> {
+    /// `ca_key` is the CA's public key (parsed once by the caller) to check the signature.
+    pub fn sign(self, signer: &dyn KeySigner, ca_key: &PKey<Public>) -> Result<Vec<u8>> {
         let algorithm = signer.algorithm();
         let signature = signer.sign(&self.tbs_der)?;
         let der = assemble(&self.tbs_der, &algorithm, &signature)?;
-        // The certificate must carry the very bytes that were linted and stored.
-        let parsed = Certificate::from_der(&der)?;
-        if parsed.tbs_certificate().to_der()? != self.tbs_der {
+        // The certificate must carry the very bytes that were linted and stored: its first
+        // element, read raw, is compared byte for byte.
+        if first_element(&der)? != self.tbs_der.as_slice() {
             return Err(Error::Internal(
                 "signed TBS differs from the linted TBS".into(),
             ));
         }
-        let x = openssl::x509::X509::from_der(&der)?;
-        let key = openssl::pkey::PKey::public_key_from_der(signer.public_key_der())?;
-        if !x.verify(&key)? {
+        // A faulty signature (hardware or library fault) never leaves the CA.
+        let mut v = openssl::sign::Verifier::new(MessageDigest::sha256(), ca_key)?;
+        v.update(&self.tbs_der)?;
+        if !v.verify(&signature)? {
             return Err(Error::Crypto(
                 "signature does not verify under the CA key".into(),
             ));
@@ -73,4 +75,30 @@ pub fn prepare(parts: &TbsParts, ctx: &LintContext) -> Result<Prepared> {
         not_before: parts.not_before,
         not_after: parts.not_after,
     })
+}
+
+/// The raw bytes (header included) of the first element inside a DER SEQUENCE.
+fn first_element(der_bytes: &[u8]) -> Result<&[u8]> {
+    use der::{Decode, Encode, Header, Reader, SliceReader};
+    let mut outer = SliceReader::new(der_bytes)?;
+    let header = Header::decode(&mut outer)?;
+    let body = outer.read_slice(header.length())?;
+    let mut inner = SliceReader::new(body)?;
+    let tbs_header = Header::decode(&mut inner)?;
+    let total = (tbs_header.encoded_len()? + tbs_header.length())?;
+    Ok(&body[..usize::try_from(total)?])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_element_is_the_tbs() -> Result<()> {
+        // SEQUENCE { SEQUENCE { INTEGER 5 }, NULL }
+        let der = [0x30, 0x07, 0x30, 0x03, 0x02, 0x01, 0x05, 0x05, 0x00];
+        assert_eq!(first_element(&der)?, &[0x30, 0x03, 0x02, 0x01, 0x05]);
+        assert!(first_element(&[0x30, 0x05, 0x30]).is_err());
+        Ok(())
+    }
 }

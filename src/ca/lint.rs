@@ -286,15 +286,8 @@ pub fn lint(tbs_der: &[u8], ctx: &LintContext) -> Result<()> {
     }
 
     let spki = SubjectPublicKeyInfoOwned::from_der(&tbs.subject_public_key_info().to_der()?)?;
-    let pkey = openssl::pkey::PKey::public_key_from_der(&spki.to_der()?)
-        .map_err(|_| fail("public_key_strength", "subject public key does not parse"))?;
-    let strong = match pkey.id() {
-        openssl::pkey::Id::RSA => pkey.bits() >= 2048,
-        openssl::pkey::Id::EC => pkey.bits() >= 256,
-        _ => false,
-    };
     ensure(
-        strong,
+        key_is_strong(&spki),
         "public_key_strength",
         "RSA keys need 2048 bits or more, EC keys P-256",
     )?;
@@ -324,4 +317,43 @@ pub fn lint(tbs_der: &[u8], ctx: &LintContext) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// RSAPublicKey (PKCS #1).
+#[derive(der::Sequence)]
+struct RsaPublicKey<'a> {
+    modulus: der::asn1::UintRef<'a>,
+    public_exponent: der::asn1::UintRef<'a>,
+}
+
+/// Key strength from the SPKI alone (no OpenSSL decoder on the hot path): RSA with a
+/// modulus of at least 2048 bits and an odd exponent above 1, or EC on P-256.
+pub fn key_is_strong(spki: &SubjectPublicKeyInfoOwned) -> bool {
+    const P256: const_oid::ObjectIdentifier =
+        const_oid::ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+    if spki.algorithm.oid == const_oid::db::rfc5912::RSA_ENCRYPTION {
+        let Some(bytes) = spki.subject_public_key.as_bytes() else {
+            return false;
+        };
+        let Ok(key) = RsaPublicKey::from_der(bytes) else {
+            return false;
+        };
+        let n = key.modulus.as_bytes();
+        let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+        let e = key.public_exponent.as_bytes();
+        bits >= 2048 && e.last().is_some_and(|b| b & 1 == 1) && e != [1]
+    } else if spki.algorithm.oid == const_oid::db::rfc5912::ID_EC_PUBLIC_KEY {
+        let curve = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.decode_as::<const_oid::ObjectIdentifier>().ok());
+        curve == Some(P256)
+            && spki
+                .subject_public_key
+                .as_bytes()
+                .is_some_and(|b| b.len() == 65 && b[0] == 4)
+    } else {
+        false
+    }
 }

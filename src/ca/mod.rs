@@ -30,6 +30,8 @@ pub struct LoadedCa {
     pub view: IssuerView,
     /// Its key.
     pub signer: Box<dyn KeySigner>,
+    /// Its public key, parsed once, to check every signature it makes.
+    pub public_key: openssl::pkey::PKey<openssl::pkey::Public>,
 }
 
 impl LoadedCa {
@@ -42,10 +44,12 @@ impl LoadedCa {
                 name.as_str()
             )));
         }
+        let public_key = openssl::pkey::PKey::public_key_from_der(&view.spki_der)?;
         Ok(LoadedCa {
             cert_der,
             view,
             signer,
+            public_key,
         })
     }
 
@@ -76,8 +80,8 @@ pub fn view_of(name: CaName, cert_der: &[u8]) -> Result<IssuerView> {
             ))
         })?;
     let spki_der = tbs.subject_public_key_info().to_der()?;
-    let key = openssl::pkey::PKey::public_key_from_der(&spki_der)?;
-    let alg = if key.id() == openssl::pkey::Id::EC {
+    let spki = spki::SubjectPublicKeyInfoOwned::from_der(&spki_der)?;
+    let alg = if spki.algorithm.oid == const_oid::db::rfc5912::ID_EC_PUBLIC_KEY {
         signer::KeyAlgorithm::EcP256
     } else {
         signer::KeyAlgorithm::Rsa2048

@@ -138,7 +138,9 @@ pub fn init(
         issuer_not_after: None,
         issuer_algorithm_der: root_key.algorithm().to_der()?,
     };
-    let root_cert = issuer::prepare(&root_parts, &root_ctx)?.sign(root_key.as_ref())?;
+    let root_public = openssl::pkey::PKey::public_key_from_der(root_key.public_key_der())?;
+    let root_cert =
+        issuer::prepare(&root_parts, &root_ctx)?.sign(root_key.as_ref(), &root_public)?;
     let root_ski = key_identifier(root_key.public_key_der())?;
     let root_not_after = root_parts.not_after;
 
@@ -180,7 +182,7 @@ pub fn init(
             issuer_not_after: Some(root_not_after),
             issuer_algorithm_der: root_key.algorithm().to_der()?,
         };
-        let der = issuer::prepare(&parts, &ctx)?.sign(root_key.as_ref())?;
+        let der = issuer::prepare(&parts, &ctx)?.sign(root_key.as_ref(), &root_public)?;
         made.push((ca, der, key.key_ref(), parts.serial, parts.not_after));
     }
 

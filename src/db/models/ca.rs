@@ -42,6 +42,20 @@ pub mod state {
     pub const ABANDONED: &str = "abandoned";
 }
 
+/// A certificate row to insert with its TBS (state `tbs_stored`).
+#[derive(Debug, Insertable)]
+#[diesel(table_name = certificates)]
+pub struct NewCertificate<'a> {
+    pub serial: &'a str,
+    pub issuer: &'a str,
+    pub profile: &'a str,
+    pub state: &'a str,
+    pub tbs_der: Option<&'a [u8]>,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub created_at: i64,
+}
+
 /// A certificate row.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = certificates)]
@@ -84,32 +98,34 @@ impl CertificateRow {
             .get_result(conn)
     }
 
-    /// Reserve a serial and store its linted TBS in one insert (state `tbs_stored`). Fails
-    /// with a unique violation if the serial exists.
-    #[allow(clippy::too_many_arguments)]
-    pub fn reserve_with_tbs(
-        conn: &mut DbConn,
-        serial: &str,
-        issuer: &str,
-        profile: &str,
-        tbs: &[u8],
-        not_before: i64,
-        not_after: i64,
-        now: i64,
-    ) -> QueryResult<i64> {
-        diesel::insert_into(certificates::table)
-            .values((
-                certificates::serial.eq(serial),
-                certificates::issuer.eq(issuer),
-                certificates::profile.eq(profile),
-                certificates::state.eq(state::TBS_STORED),
-                certificates::tbs_der.eq(Some(tbs)),
-                certificates::not_before.eq(not_before),
-                certificates::not_after.eq(not_after),
-                certificates::created_at.eq(now),
-            ))
-            .returning(certificates::id)
-            .get_result(conn)
+    /// Reserve serials and store their linted TBS (state `tbs_stored`) with multi-row
+    /// inserts; returns the row ids in input order. Fails with a unique violation if any
+    /// serial exists (nothing is then stored, as the caller's transaction rolls back).
+    pub fn reserve_many(conn: &mut DbConn, rows: &[NewCertificate<'_>]) -> QueryResult<Vec<i64>> {
+        for chunk in rows.chunks(200) {
+            // Multi-row inserts do not build on the multi-backend connection.
+            let insert = diesel::insert_into(certificates::table).values(chunk);
+            match conn {
+                DbConn::Pg(c) => insert.execute(c)?,
+                DbConn::Sqlite(c) => insert.execute(c)?,
+            };
+        }
+        let mut ids = std::collections::HashMap::with_capacity(rows.len());
+        for chunk in rows.chunks(500) {
+            let serials: Vec<&str> = chunk.iter().map(|r| r.serial).collect();
+            let found: Vec<(i64, String)> = certificates::table
+                .filter(certificates::serial.eq_any(serials))
+                .select((certificates::id, certificates::serial))
+                .load(conn)?;
+            ids.extend(found.into_iter().map(|(id, s)| (s, id)));
+        }
+        rows.iter()
+            .map(|r| {
+                ids.get(r.serial)
+                    .copied()
+                    .ok_or(diesel::result::Error::NotFound)
+            })
+            .collect()
     }
 
     /// Store the linted TBS of a reserved serial; returns rows changed (0 = not reserved).
