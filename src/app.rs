@@ -4,8 +4,10 @@
 use crate::ca::Hierarchy;
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::db::{DbPool, PooledConn};
+use crate::db::{Db, PooledConn};
 use crate::error::{Error, Result};
+use crate::pii::DataKey;
+use crate::registry::Registry;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -57,8 +59,8 @@ impl Metrics {
 /// Shared state of the service.
 #[derive(Clone)]
 pub struct AppState {
-    /// Connection pool.
-    pub db: DbPool,
+    /// Database pools.
+    pub db: Db,
     /// Configuration.
     pub config: Arc<Config>,
     /// The loaded CA hierarchy (None when the service runs without CA keys).
@@ -67,22 +69,56 @@ pub struct AppState {
     pub clock: SharedClock,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// Personal-data key (None when the process has none: intake is then unavailable).
+    pub pii: Option<DataKey>,
+    /// The resident-registry connector.
+    pub registry: Option<Arc<dyn Registry>>,
 }
 
 impl AppState {
-    /// Run blocking database work on the blocking pool.
+    /// Run blocking database reads on the blocking thread pool.
     pub async fn with_conn<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut PooledConn) -> Result<T> + Send + 'static,
     {
-        let pool = self.db.clone();
+        Self::blocking(self.db.read.clone(), f).await
+    }
+
+    /// Run blocking work that writes (audit entries included) on the write pool.
+    pub async fn with_write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut PooledConn) -> Result<T> + Send + 'static,
+    {
+        Self::blocking(self.db.write.clone(), f).await
+    }
+
+    async fn blocking<T, F>(pool: crate::db::DbPool, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut PooledConn) -> Result<T> + Send + 'static,
+    {
         actix_web::web::block(move || {
             let mut conn = pool.get()?;
             f(&mut conn)
         })
         .await
         .map_err(Error::from)?
+    }
+
+    /// The personal-data key, or a clear error.
+    pub fn data_key(&self) -> Result<DataKey> {
+        self.pii.clone().ok_or_else(|| {
+            Error::Config("no personal-data key is configured in this process".into())
+        })
+    }
+
+    /// The registry connector, or a clear error.
+    pub fn registry(&self) -> Result<Arc<dyn Registry>> {
+        self.registry
+            .clone()
+            .ok_or_else(|| Error::Config("no resident-registry connector is configured".into()))
     }
 
     /// The CA, or a clear error when it is not loaded.

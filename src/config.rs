@@ -53,6 +53,31 @@ pub struct Pkcs11Config {
     pub pin: Option<Secret<String>>,
 }
 
+/// How kofu reaches the resident registry (住民基本台帳).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// `extract` (imported CSV extracts, the default) or `http` (a registry service).
+    pub connector: String,
+    /// Base URL of the HTTP registry (`http` connector).
+    pub url: Option<String>,
+    /// Bearer token for the HTTP registry; better given as `KOFU_REGISTRY_TOKEN`.
+    pub token: Option<Secret<String>>,
+    /// Whole-request timeout in milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            connector: "extract".into(),
+            url: None,
+            token: None,
+            timeout_ms: 5000,
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -85,6 +110,15 @@ pub struct Config {
     pub secure_cookies: Option<bool>,
     /// Database connection pool size.
     pub pool_size: u32,
+    /// File holding the personal-data key (64 hex digits); or `KOFU_DATA_KEY`.
+    pub data_key_file: Option<PathBuf>,
+    /// The personal-data key given in the environment.
+    #[serde(skip)]
+    pub data_key: Option<Secret<String>>,
+    /// The resident-registry connector.
+    pub registry: RegistryConfig,
+    /// Load the synthetic demo registry extract on first start (development only).
+    pub demo_data: bool,
 }
 
 impl Default for Config {
@@ -103,6 +137,10 @@ impl Default for Config {
             instance_prefix: 1,
             secure_cookies: None,
             pool_size: 8,
+            data_key_file: None,
+            data_key: None,
+            registry: RegistryConfig::default(),
+            demo_data: true,
         }
     }
 }
@@ -181,6 +219,27 @@ impl Config {
                 ))
             })?;
         }
+        if let Some(v) = get("KOFU_DATA_KEY_FILE") {
+            self.data_key_file = Some(v.into());
+        }
+        if let Some(v) = get("KOFU_DATA_KEY") {
+            self.data_key = Some(Secret::new(v));
+        }
+        if let Some(v) = get("KOFU_REGISTRY_URL") {
+            self.registry.connector = "http".into();
+            self.registry.url = Some(v);
+        }
+        if let Some(v) = get("KOFU_REGISTRY_TOKEN") {
+            self.registry.token = Some(Secret::new(v));
+        }
+        if let Some(v) = get("KOFU_REGISTRY_TIMEOUT_MS") {
+            self.registry.timeout_ms = v.parse().map_err(|_| {
+                Error::Config(format!("KOFU_REGISTRY_TIMEOUT_MS: not a number: {v:?}"))
+            })?;
+        }
+        if let Some(v) = get("KOFU_DEMO_DATA") {
+            self.demo_data = matches!(v.as_str(), "1" | "true" | "yes");
+        }
         if let Some(v) = get("KOFU_POOL_SIZE") {
             self.pool_size = v
                 .parse()
@@ -197,6 +256,19 @@ impl Config {
             return Err(Error::Config(
                 "ca_key_backend = pkcs11 needs [pkcs11] module and token_label".into(),
             ));
+        }
+        match (self.registry.connector.as_str(), &self.registry.url) {
+            ("extract", _) | ("http", Some(_)) => {}
+            ("http", None) => {
+                return Err(Error::Config(
+                    "registry.connector = http needs registry.url".into(),
+                ));
+            }
+            (other, _) => {
+                return Err(Error::Config(format!(
+                    "registry.connector: expected extract or http, got {other:?}"
+                )));
+            }
         }
         if !(self.public_base_url.starts_with("http://")
             || self.public_base_url.starts_with("https://"))
@@ -224,6 +296,30 @@ impl Config {
     pub fn cookies_secure(&self) -> bool {
         self.secure_cookies
             .unwrap_or(self.public_base_url.starts_with("https://"))
+    }
+
+    /// The personal-data key: `KOFU_DATA_KEY`, else the configured file; None if neither.
+    pub fn data_key(&self) -> Result<Option<crate::pii::DataKey>> {
+        if let Some(k) = &self.data_key {
+            return crate::pii::DataKey::from_hex(k.expose()).map(Some);
+        }
+        match &self.data_key_file {
+            Some(f) => {
+                let s = std::fs::read_to_string(f)
+                    .map_err(|e| Error::Config(format!("data_key_file {}: {e}", f.display())))?;
+                crate::pii::DataKey::from_hex(&s).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The personal-data key, or a clear error naming how to set it.
+    pub fn require_data_key(&self) -> Result<crate::pii::DataKey> {
+        self.data_key()?.ok_or_else(|| {
+            Error::Config(
+                "no personal-data key: set KOFU_DATA_KEY or data_key_file (64 hex digits)".into(),
+            )
+        })
     }
 
     /// The CA key passphrase: the configured environment variable, else the configured file.

@@ -42,12 +42,47 @@ pub enum Error {
     /// File or other I/O failure.
     #[error("io: {0}")]
     Io(String),
+    /// Several fields or lines are wrong; each is named (forms, CSV imports).
+    #[error("{}", summarize(.0))]
+    Invalid(Vec<FieldError>),
+    /// An external system (the resident registry) did not answer; nothing was changed.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// The audit chain does not verify.
     #[error("audit chain broken at entry {seq}: {message}")]
     AuditBroken { seq: i64, message: String },
     /// Anything else that is our fault.
     #[error("internal: {0}")]
     Internal(String),
+}
+
+/// One wrong field or line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// Line number (CSV imports), counting the header as line 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// The field.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn summarize(errors: &[FieldError]) -> String {
+    let shown: Vec<String> = errors
+        .iter()
+        .take(20)
+        .map(|e| match e.line {
+            Some(l) => format!("line {l}, {}: {}", e.field, e.message),
+            None => format!("{}: {}", e.field, e.message),
+        })
+        .collect();
+    let more = errors.len().saturating_sub(20);
+    if more > 0 {
+        format!("{} (and {more} more)", shown.join("; "))
+    } else {
+        shown.join("; ")
+    }
 }
 
 /// Result alias.
@@ -77,6 +112,8 @@ impl Error {
             Error::Crypto(_) => "CA0002",
             Error::Io(_) => "KF1003",
             Error::AuditBroken { .. } => "AU0001",
+            Error::Invalid(_) => "KF0400",
+            Error::Unavailable(_) => "KF0503",
             Error::Internal(_) => "KF1000",
         }
     }
@@ -135,12 +172,17 @@ struct ErrorBody<'a> {
     error: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
 }
 
 impl ResponseError for Error {
     fn status_code(&self) -> StatusCode {
         match self {
-            Error::BadInput { .. } | Error::Lint { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::BadInput { .. } | Error::Lint { .. } | Error::Invalid(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Unauthenticated => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
@@ -153,15 +195,22 @@ impl ResponseError for Error {
     fn error_response(&self) -> HttpResponse {
         let code = self.code();
         let request_id = new_request_id();
-        let body = if self.is_client_error() {
+        // Client errors, and an unavailable registry, say what is wrong; other server errors
+        // carry only the code and request id.
+        let body = if self.is_client_error() || matches!(self, Error::Unavailable(_)) {
             let field = match self {
                 Error::BadInput { field, .. } => Some(field.as_str()),
+                _ => None,
+            };
+            let errors = match self {
+                Error::Invalid(list) => Some(list.as_slice()),
                 _ => None,
             };
             ErrorBody {
                 code,
                 error: self.to_string(),
                 field,
+                errors,
             }
         } else {
             // The cause goes to the log (never personal data: causes are technical), the
@@ -171,6 +220,7 @@ impl ResponseError for Error {
                 code,
                 error: format!("internal error, request id {request_id}"),
                 field: None,
+                errors: None,
             }
         };
         let mut resp = HttpResponse::build(self.status_code());

@@ -10,4 +10,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod jp;
+pub mod pii;
+pub mod registry;
 pub mod service;

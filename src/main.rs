@@ -40,6 +40,11 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// The resident registry: extracts and change feeds a municipality imports.
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -92,6 +97,22 @@ enum UserCommand {
 }
 
 #[derive(Subcommand)]
+enum RegistryCommand {
+    /// Import a registry extract (CSV); all-or-nothing, every bad line reported.
+    Import {
+        /// The CSV file (columns: resident_code, municipality_code, name, name_kana,
+        /// birth_date, sex, address, postal_code, status).
+        file: PathBuf,
+    },
+    /// Apply a change feed (異動: moves, name changes, deaths, corrections); each event once.
+    Changes {
+        /// The CSV file (columns: event_id, municipality_code, resident_code, kind,
+        /// effective_date, name, name_kana, birth_date, sex, address, postal_code).
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum AuditCommand {
     /// Verify the hash chain; exits non-zero naming the first broken entry.
     Verify,
@@ -132,6 +153,12 @@ fn main() -> ExitCode {
         Command::User {
             command: UserCommand::Token { name, label },
         } => cli::user_token(&cfg, &name, &label),
+        Command::Registry {
+            command: RegistryCommand::Import { file },
+        } => cli::registry_import(&cfg, &file),
+        Command::Registry {
+            command: RegistryCommand::Changes { file },
+        } => cli::registry_changes(&cfg, &file),
         Command::Audit {
             command: AuditCommand::Verify,
         } => cli::audit_verify(&cfg),

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 /// Sex as recorded in the resident registry; encoded as the ISO 5218 digit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Sex {
     /// ISO 5218 `1`.
@@ -16,6 +16,23 @@ pub enum Sex {
 }
 
 impl Sex {
+    /// Parse the forms registries and forms use: 1/2 (ISO 5218), male/female, 男/女.
+    pub fn parse(s: &str) -> Option<Self> {
+        match crate::jp::fold(s).to_lowercase().as_str() {
+            "1" | "male" | "m" | "男" | "男性" => Some(Sex::Male),
+            "2" | "female" | "f" | "女" | "女性" => Some(Sex::Female),
+            _ => None,
+        }
+    }
+
+    /// Japanese label.
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            Sex::Male => "男",
+            Sex::Female => "女",
+        }
+    }
+
     /// The ISO 5218 digit.
     pub fn iso5218(self) -> &'static str {
         match self {

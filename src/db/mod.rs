@@ -96,3 +96,28 @@ pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
         diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
     )
 }
+
+/// The service's database handle: a pool for reads and a pool for writes. On SQLite the
+/// write pool has one connection, so writers queue in-process (woken at once) instead of
+/// sleeping in SQLite's busy handler; on PostgreSQL both are the same pool.
+#[derive(Clone)]
+pub struct Db {
+    /// Reads.
+    pub read: DbPool,
+    /// Writes (and reads that must see the latest writes inside a transaction).
+    pub write: DbPool,
+}
+
+impl Db {
+    /// Open both pools for `url` and apply migrations.
+    pub fn open(url: &str, size: u32) -> Result<Self> {
+        let read = pool(url, size)?;
+        migrate(&mut *read.get()?)?;
+        let write = if is_postgres_url(&connection_url(url)) {
+            read.clone()
+        } else {
+            pool(url, 1)?
+        };
+        Ok(Db { read, write })
+    }
+}

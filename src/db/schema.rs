@@ -92,6 +92,59 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    residents (id) {
+        id -> BigInt,
+        municipality_code -> Text,
+        resident_key -> Text,
+        status -> Text,
+        dob_key -> Text,
+        kana_key -> Text,
+        pii -> Binary,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    registry_events (id) {
+        id -> BigInt,
+        municipality_code -> Text,
+        event_id -> Text,
+        resident_id -> BigInt,
+        kind -> Text,
+        effective_date -> Text,
+        changed_fields -> Text,
+        applied_at -> BigInt,
+        processed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    applications (id) {
+        id -> BigInt,
+        reference -> Text,
+        kind -> Text,
+        state -> Text,
+        municipality_code -> Text,
+        delivery -> Text,
+        form_application -> Bool,
+        form_power_of_attorney -> Bool,
+        form_consent -> Bool,
+        pii -> Binary,
+        created_by -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        registry_status -> Nullable<Text>,
+        verdicts -> Nullable<Text>,
+        resident_id -> Nullable<BigInt>,
+        decided_by -> Nullable<BigInt>,
+        decided_at -> Nullable<BigInt>,
+        decision_reason -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(registry_events -> residents (resident_id));
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -103,4 +156,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_head,
     cas,
     certificates,
+    residents,
+    registry_events,
+    applications,
 );

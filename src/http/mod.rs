@@ -67,12 +67,43 @@ pub const ROUTES: &[RouteSpec] = &[
     route("GET", "/password", AnyStaff),
     route("POST", "/password", AnyStaff),
     route("GET", "/audit", Roles(&[Role::Auditor])),
+    route("GET", "/applications", Roles(&[Role::Office])),
+    route("GET", "/applications/new", Roles(&[Role::Office])),
+    route("POST", "/applications", Roles(&[Role::Office])),
+    route("GET", "/applications/{id}", Roles(&[Role::Office])),
+    route("POST", "/applications/{id}/forms", Roles(&[Role::Office])),
+    route("GET", "/verification", Roles(&[Role::Clerk])),
+    route("GET", "/verification/{id}", Roles(&[Role::Clerk])),
+    route("POST", "/verification/{id}", Roles(&[Role::Clerk])),
     route("GET", "/api/v1/me", AnyStaff),
     route("POST", "/api/v1/tokens", AnyStaff),
     route("GET", "/api/v1/users", Roles(&[Role::Admin])),
     route("POST", "/api/v1/users", Roles(&[Role::Admin])),
     route("GET", "/api/v1/audit", Roles(&[Role::Auditor])),
     route("GET", "/api/v1/audit/verify", Roles(&[Role::Auditor])),
+    route("POST", "/api/v1/applications", Roles(&[Role::Office])),
+    route("GET", "/api/v1/applications", Roles(&[Role::Office])),
+    route(
+        "GET",
+        "/api/v1/applications/{id}",
+        Roles(&[Role::Office, Role::Clerk]),
+    ),
+    route(
+        "POST",
+        "/api/v1/applications/{id}/forms",
+        Roles(&[Role::Office]),
+    ),
+    route(
+        "POST",
+        "/api/v1/applications/{id}/check",
+        Roles(&[Role::Clerk]),
+    ),
+    route(
+        "POST",
+        "/api/v1/applications/{id}/decision",
+        Roles(&[Role::Clerk]),
+    ),
+    route("GET", "/api/v1/verification", Roles(&[Role::Clerk])),
     route(
         "POST",
         "/api/v1/certificates",
@@ -100,6 +131,58 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/password", web::get().to(views::password::form))
         .route("/password", web::post().to(views::password::submit))
         .route("/audit", web::get().to(views::audit::page))
+        // /applications/new before /applications/{id}: actix matches in order.
+        .route("/applications", web::get().to(views::applications::list))
+        .route(
+            "/applications/new",
+            web::get().to(views::applications::new_form),
+        )
+        .route("/applications", web::post().to(views::applications::create))
+        .route(
+            "/applications/{id}",
+            web::get().to(views::applications::detail),
+        )
+        .route(
+            "/applications/{id}/forms",
+            web::post().to(views::applications::forms),
+        )
+        .route("/verification", web::get().to(views::verification::queue))
+        .route(
+            "/verification/{id}",
+            web::get().to(views::verification::show),
+        )
+        .route(
+            "/verification/{id}",
+            web::post().to(views::verification::decide),
+        )
+        .route(
+            "/api/v1/applications",
+            web::post().to(api::applications::create),
+        )
+        .route(
+            "/api/v1/applications",
+            web::get().to(api::applications::list),
+        )
+        .route(
+            "/api/v1/applications/{id}",
+            web::get().to(api::applications::get),
+        )
+        .route(
+            "/api/v1/applications/{id}/forms",
+            web::post().to(api::applications::forms),
+        )
+        .route(
+            "/api/v1/applications/{id}/check",
+            web::post().to(api::applications::check),
+        )
+        .route(
+            "/api/v1/applications/{id}/decision",
+            web::post().to(api::applications::decide),
+        )
+        .route(
+            "/api/v1/verification",
+            web::get().to(api::applications::queue),
+        )
         .route("/api/v1/me", web::get().to(api::me::get))
         .route("/api/v1/tokens", web::post().to(api::me::create_token))
         .route("/api/v1/users", web::get().to(api::users::list))
@@ -192,7 +275,7 @@ pub async fn authorize(
         let target = format!("{method} {pattern}");
         // Refusals are audited: they are how misuse shows.
         state
-            .with_conn(move |c| {
+            .with_write(move |c| {
                 crate::audit::append(c, now.timestamp(), &actor, "access.denied", &target, "")
             })
             .await?;

@@ -3,5 +3,7 @@
 
 pub mod auth;
 pub mod ca;
+pub mod intake;
 pub mod issuance;
 pub mod users;
+pub mod verification;

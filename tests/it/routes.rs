@@ -14,12 +14,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub fn state(env: &Env) -> AppState {
+    let key = data_key();
     AppState {
-        db: env.pool.clone(),
+        db: kofu::db::Db {
+            read: env.pool.clone(),
+            write: env.pool.clone(),
+        },
         config: Arc::new(env.cfg.clone()),
         ca: None,
         clock: Arc::new(FixedClock(now())),
         metrics: Arc::new(Metrics::default()),
+        pii: Some(key.clone()),
+        registry: Some(Arc::new(kofu::registry::ExtractRegistry::new(key))),
     }
 }
 

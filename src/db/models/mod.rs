@@ -1,4 +1,5 @@
 //! Row types, one module per table family.
 
+pub mod application;
 pub mod ca;
 pub mod user;

@@ -30,7 +30,7 @@ pub async fn list(
     }
     let now = state.clock.now().timestamp();
     let entries = state
-        .with_conn(move |c| {
+        .with_write(move |c| {
             audit::append(c, now, &user.actor(), "audit.read", "audit_log", "")?;
             audit::list(c, q.before, limit)
         })
@@ -42,7 +42,7 @@ pub async fn list(
 pub async fn verify(state: web::Data<AppState>, Staff(user): Staff) -> Result<HttpResponse> {
     let now = state.clock.now().timestamp();
     let result = state
-        .with_conn(move |c| {
+        .with_write(move |c| {
             let r = audit::verify(c);
             audit::append(
                 c,

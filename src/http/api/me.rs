@@ -34,7 +34,7 @@ pub async fn create_token(
     let now = state.clock.now();
     let label = body.into_inner().label;
     let (id, token) = state
-        .with_conn(move |c| auth::create_token(c, user.id, &label, &user.actor(), now))
+        .with_write(move |c| auth::create_token(c, user.id, &label, &user.actor(), now))
         .await?;
     Ok(HttpResponse::Created().json(serde_json::json!({"id": id, "token": token})))
 }

@@ -1,5 +1,6 @@
 //! JSON handlers under /api/v1: parse, call a service, convert.
 
+pub mod applications;
 pub mod audit;
 pub mod certificates;
 pub mod me;

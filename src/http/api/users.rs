@@ -47,7 +47,7 @@ pub async fn create(
     let role = Role::parse(&b.role)?;
     let now = state.clock.now();
     let (user, otp) = state
-        .with_conn(move |c| {
+        .with_write(move |c| {
             users::add(
                 c,
                 &b.username,

@@ -23,7 +23,7 @@ pub async fn page(state: web::Data<AppState>, Staff(user): Staff) -> Result<Http
     let now = state.clock.now().timestamp();
     let actor = user.actor();
     let (verified, entries) = state
-        .with_conn(move |c| {
+        .with_write(move |c| {
             audit::append(c, now, &actor, "audit.read", "audit_log", "")?;
             let v = match audit::verify(c) {
                 Ok(v) => Ok(v.entries),

@@ -85,7 +85,7 @@ pub async fn submit(
     let now = state.clock.now();
     let (username, password) = (f.username.clone(), f.password);
     let result = state
-        .with_conn(move |c| auth::login(c, &username, &password, now))
+        .with_write(move |c| auth::login(c, &username, &password, now))
         .await;
     match result {
         Ok(s) => {
@@ -153,7 +153,7 @@ pub async fn logout(
         let value = c.value().to_string();
         let now = state.clock.now();
         state
-            .with_conn(move |conn| auth::logout(conn, &value, &user.actor(), now))
+            .with_write(move |conn| auth::logout(conn, &value, &user.actor(), now))
             .await?;
     }
     let mut resp = HttpResponse::SeeOther()

@@ -1,9 +1,11 @@
 //! Server-rendered Japanese staff pages (askama, rendered to a String).
 
+pub mod applications;
 pub mod audit;
 pub mod home;
 pub mod login;
 pub mod password;
+pub mod verification;
 
 use crate::error::{Error, Result};
 use actix_web::HttpResponse;

@@ -59,7 +59,9 @@ pub async fn submit(
     let now = state.clock.now();
     let u = user.clone();
     match state
-        .with_conn(move |c| auth::change_password(c, &u, &f.current_password, &f.new_password, now))
+        .with_write(move |c| {
+            auth::change_password(c, &u, &f.current_password, &f.new_password, now)
+        })
         .await
     {
         Ok(()) => page(&user, None, true),

@@ -27,6 +27,11 @@ pub fn now() -> DateTime<Utc> {
 }
 
 pub const PASSPHRASE: &str = "test passphrase for kofu CA keys";
+pub const DATA_KEY_HEX: &str = "6b6f667520746573742064617461206b6579202d2d206e6f7420666f72207573";
+
+pub fn data_key() -> kofu::pii::DataKey {
+    kofu::pii::DataKey::from_hex(DATA_KEY_HEX).expect("data key")
+}
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -157,6 +162,7 @@ impl Env {
             .env("KOFU_DATABASE_URL", &self.db.url)
             .env("KOFU_CA_CONFIG", &self.cfg.ca_config)
             .env("KOFU_CA_PASSPHRASE", PASSPHRASE)
+            .env("KOFU_DATA_KEY", DATA_KEY_HEX)
             .current_dir(self.dir.path());
         c
     }

@@ -1,0 +1,3 @@
+DROP TABLE applications;
+DROP TABLE registry_events;
+DROP TABLE residents;

@@ -1,0 +1,103 @@
+//! Applications (申請): the row, with the applicant's data sealed in `pii`.
+
+use crate::db::DbConn;
+use crate::db::schema::applications;
+use diesel::prelude::*;
+
+/// Application states, in workflow order (issuance adds later ones).
+pub mod state {
+    /// One or more of forms 1–3 missing.
+    pub const DOCUMENTS_INCOMPLETE: &str = "documents_incomplete";
+    /// Waiting for the municipal clerk's four-field check.
+    pub const PENDING_VERIFICATION: &str = "pending_verification";
+    /// Approved by the clerk; ready for an issuance order.
+    pub const VERIFIED: &str = "verified";
+    /// Rejected by the clerk.
+    pub const REJECTED: &str = "rejected";
+}
+
+/// An application row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = applications)]
+pub struct ApplicationRow {
+    pub id: i64,
+    pub reference: String,
+    pub kind: String,
+    pub state: String,
+    pub municipality_code: String,
+    pub delivery: String,
+    pub form_application: bool,
+    pub form_power_of_attorney: bool,
+    pub form_consent: bool,
+    pub pii: Vec<u8>,
+    pub created_by: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub registry_status: Option<String>,
+    pub verdicts: Option<String>,
+    pub resident_id: Option<i64>,
+    pub decided_by: Option<i64>,
+    pub decided_at: Option<i64>,
+    pub decision_reason: Option<String>,
+}
+
+/// A new application.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = applications)]
+pub struct NewApplicationRow<'a> {
+    pub reference: &'a str,
+    pub kind: &'a str,
+    pub state: &'a str,
+    pub municipality_code: &'a str,
+    pub delivery: &'a str,
+    pub form_application: bool,
+    pub form_power_of_attorney: bool,
+    pub form_consent: bool,
+    pub pii: &'a [u8],
+    pub created_by: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl ApplicationRow {
+    /// Insert; returns the id.
+    pub fn insert(conn: &mut DbConn, row: &NewApplicationRow<'_>) -> QueryResult<i64> {
+        diesel::insert_into(applications::table)
+            .values(row)
+            .returning(applications::id)
+            .get_result(conn)
+    }
+
+    /// By id.
+    pub fn get(conn: &mut DbConn, id: i64) -> QueryResult<Option<ApplicationRow>> {
+        applications::table
+            .find(id)
+            .select(ApplicationRow::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    /// Newest first, optionally in one state and one municipality.
+    pub fn list(
+        conn: &mut DbConn,
+        state: Option<&str>,
+        municipality: Option<&str>,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> QueryResult<Vec<ApplicationRow>> {
+        let mut q = applications::table.into_boxed();
+        if let Some(s) = state {
+            q = q.filter(applications::state.eq(s.to_string()));
+        }
+        if let Some(m) = municipality {
+            q = q.filter(applications::municipality_code.eq(m.to_string()));
+        }
+        if let Some(b) = before_id {
+            q = q.filter(applications::id.lt(b));
+        }
+        q.order(applications::id.desc())
+            .limit(limit)
+            .select(ApplicationRow::as_select())
+            .load(conn)
+    }
+}

@@ -1,0 +1,241 @@
+//! The resident registry (住民基本台帳) as kofu sees it: a [`Registry`] connector that looks an
+//! applicant up, with two implementations — [`ExtractRegistry`] over extracts a municipality
+//! imports (see [`extract`]) and [`http::HttpRegistry`] over a registry service — and the
+//! field normalisation of the four-field check ([`normalize`]).
+
+pub mod extract;
+pub mod http;
+pub mod normalize;
+
+use crate::ca::identity::Sex;
+use crate::db::DbConn;
+use crate::db::schema::residents;
+use crate::error::{Error, Result};
+use crate::pii::DataKey;
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The registry's answer about an applicant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistryStatus {
+    /// Registered and living in the municipality.
+    Resident,
+    /// Moved out of the municipality.
+    MovedOut,
+    /// Deceased.
+    Deceased,
+    /// No such person.
+    NotFound,
+    /// More than one person fits equally well.
+    Ambiguous,
+}
+
+impl RegistryStatus {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegistryStatus::Resident => "resident",
+            RegistryStatus::MovedOut => "moved_out",
+            RegistryStatus::Deceased => "deceased",
+            RegistryStatus::NotFound => "not_found",
+            RegistryStatus::Ambiguous => "ambiguous",
+        }
+    }
+
+    /// Japanese label.
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            RegistryStatus::Resident => "住民",
+            RegistryStatus::MovedOut => "転出",
+            RegistryStatus::Deceased => "死亡",
+            RegistryStatus::NotFound => "該当なし",
+            RegistryStatus::Ambiguous => "複数該当",
+        }
+    }
+
+    /// Parse a stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Resident,
+            Self::MovedOut,
+            Self::Deceased,
+            Self::NotFound,
+            Self::Ambiguous,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+}
+
+/// A person as the registry records them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResidentRecord {
+    /// The municipality's resident code (住民票コード or its own number).
+    pub resident_code: String,
+    /// Municipality code.
+    pub municipality_code: String,
+    /// Name.
+    pub name: String,
+    /// Kana name (full-width katakana).
+    pub name_kana: String,
+    /// Date of birth.
+    pub birth_date: NaiveDate,
+    /// Sex.
+    pub sex: Sex,
+    /// Address.
+    pub address: String,
+    /// Postal code (7 digits).
+    pub postal_code: String,
+}
+
+/// What the applicant wrote, to look them up.
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// Municipality code.
+    pub municipality_code: String,
+    /// Name.
+    pub name: String,
+    /// Kana name.
+    pub name_kana: String,
+    /// Date of birth.
+    pub birth_date: NaiveDate,
+    /// Address.
+    pub address: String,
+}
+
+/// A lookup's result.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    /// Registry status.
+    pub status: RegistryStatus,
+    /// The record found (when exactly one person fits).
+    pub record: Option<ResidentRecord>,
+    /// Local id of the record (extract connector), for the change feed.
+    pub resident_id: Option<i64>,
+}
+
+impl Lookup {
+    fn none(status: RegistryStatus) -> Self {
+        Lookup {
+            status,
+            record: None,
+            resident_id: None,
+        }
+    }
+}
+
+/// A resident-registry connector.
+pub trait Registry: Send + Sync {
+    /// Look an applicant up. An unreachable registry is `Error::Unavailable`.
+    fn lookup(&self, conn: &mut DbConn, q: &Query) -> Result<Lookup>;
+    /// Name for the record and the screen.
+    fn name(&self) -> &'static str;
+}
+
+/// Sealed table label for resident records.
+pub const RESIDENTS_TABLE: &str = "residents";
+
+/// Keyed lookup hashes of a resident or applicant.
+pub fn dob_key(key: &DataKey, municipality: &str, dob: NaiveDate) -> String {
+    key.index(&["dob", municipality, &dob.format("%Y-%m-%d").to_string()])
+}
+
+/// Keyed hash of the folded kana name.
+pub fn kana_key(key: &DataKey, municipality: &str, kana: &str) -> String {
+    key.index(&["kana", municipality, &crate::jp::kana::key(kana)])
+}
+
+/// Keyed hash of a resident code.
+pub fn resident_key(key: &DataKey, municipality: &str, code: &str) -> String {
+    key.index(&["resident", municipality, code.trim()])
+}
+
+/// The imported-extract connector: residents stored (sealed) in kofu's own database.
+pub struct ExtractRegistry {
+    key: DataKey,
+}
+
+impl ExtractRegistry {
+    /// With the personal-data key.
+    pub fn new(key: DataKey) -> Self {
+        ExtractRegistry { key }
+    }
+}
+
+impl Registry for ExtractRegistry {
+    fn name(&self) -> &'static str {
+        "extract"
+    }
+
+    fn lookup(&self, conn: &mut DbConn, q: &Query) -> Result<Lookup> {
+        let dk = dob_key(&self.key, &q.municipality_code, q.birth_date);
+        let kk = kana_key(&self.key, &q.municipality_code, &q.name_kana);
+        let rows: Vec<(i64, String, Vec<u8>)> = residents::table
+            .filter(residents::municipality_code.eq(&q.municipality_code))
+            .filter(residents::dob_key.eq(&dk).or(residents::kana_key.eq(&kk)))
+            .select((residents::id, residents::status, residents::pii))
+            .limit(200)
+            .load(conn)?;
+        let mut candidates = Vec::with_capacity(rows.len());
+        for (id, status, sealed) in rows {
+            let record: ResidentRecord = self.key.open_json(RESIDENTS_TABLE, &sealed)?;
+            candidates.push((id, status, record));
+        }
+        Ok(choose(q, candidates))
+    }
+}
+
+/// Pick the person the applicant is: same name (or kana) and same date of birth; failing
+/// that, same name (or kana) and same address. Two equally good fits are `ambiguous`.
+pub fn choose(q: &Query, candidates: Vec<(i64, String, ResidentRecord)>) -> Lookup {
+    use normalize::{Verdict, compare_address, compare_kana, compare_name};
+    let named = |r: &ResidentRecord| {
+        compare_name(&q.name, &r.name) != Verdict::Mismatch
+            || compare_kana(&q.name_kana, &r.name_kana) != Verdict::Mismatch
+    };
+    let strong: Vec<_> = candidates
+        .iter()
+        .filter(|(_, _, r)| named(r) && r.birth_date == q.birth_date)
+        .collect();
+    let pick = if strong.is_empty() {
+        let weak: Vec<_> = candidates
+            .iter()
+            .filter(|(_, _, r)| {
+                named(r) && compare_address(&q.address, &r.address) != Verdict::Mismatch
+            })
+            .collect();
+        weak
+    } else {
+        strong
+    };
+    match pick.as_slice() {
+        [] => Lookup::none(RegistryStatus::NotFound),
+        [(id, status, record)] => Lookup {
+            status: RegistryStatus::parse(status).unwrap_or(RegistryStatus::Resident),
+            record: Some(record.clone()),
+            resident_id: Some(*id),
+        },
+        _ => Lookup::none(RegistryStatus::Ambiguous),
+    }
+}
+
+/// The connector chosen by configuration.
+pub fn from_config(cfg: &crate::config::Config, key: DataKey) -> Result<Box<dyn Registry>> {
+    match cfg.registry.connector.as_str() {
+        "http" => {
+            let url = cfg
+                .registry
+                .url
+                .clone()
+                .ok_or_else(|| Error::Config("registry.url missing".into()))?;
+            Ok(Box::new(http::HttpRegistry::new(
+                &url,
+                cfg.registry.token.as_ref().map(|t| t.expose().clone()),
+                std::time::Duration::from_millis(cfg.registry.timeout_ms),
+            )?))
+        }
+        _ => Ok(Box::new(ExtractRegistry::new(key))),
+    }
+}
