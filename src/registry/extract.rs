@@ -436,8 +436,7 @@ pub fn import_extract(
                 .execute(c)?;
         }
         for part in fresh.chunks(500) {
-            let insert = diesel::insert_into(residents::table)
-                .values(part.iter().copied().collect::<Vec<_>>());
+            let insert = diesel::insert_into(residents::table).values(part.to_vec());
             // Multi-row inserts do not build on the multi-backend connection: use the concrete one.
             match c {
                 DbConn::Pg(pg) => insert.execute(pg)?,

@@ -26,6 +26,30 @@ pub const KINDS: [(&str, &str); 3] = [
 /// Delivery choices.
 pub const DELIVERIES: [(&str, &str); 2] = [("mail", "本人限定受取郵便"), ("counter", "窓口交付")];
 
+/// Japanese labels of an application's state, kind and delivery, for the pages.
+pub fn labels(
+    state: &str,
+    kind: &str,
+    delivery: &str,
+) -> (&'static str, &'static str, &'static str) {
+    let st = match state {
+        state::DOCUMENTS_INCOMPLETE => "書類不備（書類待ち）",
+        state::PENDING_VERIFICATION => "照合待ち",
+        state::VERIFIED => "照合済（発券指示待ち）",
+        state::REJECTED => "却下",
+        _ => "その他",
+    };
+    let k = KINDS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or("—", |(_, l)| l);
+    let d = DELIVERIES
+        .iter()
+        .find(|(k, _)| *k == delivery)
+        .map_or("—", |(_, l)| l);
+    (st, k, d)
+}
+
 /// Which of the three mailed forms arrived.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

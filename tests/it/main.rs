@@ -4,6 +4,7 @@
 
 mod audit;
 mod bad_input;
+mod browser;
 mod certificates;
 mod common;
 mod intake;

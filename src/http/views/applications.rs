@@ -157,7 +157,7 @@ struct ListPage {
     role_label: &'static str,
     csrf: String,
     nav: &'static [(&'static str, &'static str)],
-    rows: Vec<ApplicationRow>,
+    rows: Vec<(ApplicationRow, (&'static str, &'static str, &'static str))>,
 }
 
 /// `GET /applications`.
@@ -170,7 +170,13 @@ pub async fn list(state: web::Data<AppState>, Staff(user): Staff) -> Result<Http
         role_label: user.role.label_ja(),
         csrf: user.csrf.unwrap_or_default(),
         nav: OFFICE_NAV,
-        rows,
+        rows: rows
+            .into_iter()
+            .map(|r| {
+                let l = intake::labels(&r.state, &r.kind, &r.delivery);
+                (r, l)
+            })
+            .collect(),
     })
 }
 
@@ -186,6 +192,7 @@ struct DetailPage {
     birth_era: String,
     postal: String,
     created: bool,
+    labels: (&'static str, &'static str, &'static str),
 }
 
 /// Query of the detail page.
@@ -227,6 +234,7 @@ pub async fn detail(
         nav: OFFICE_NAV,
         birth_era: format_era(applicant.birth_date),
         postal: postal_display(&applicant.postal_code),
+        labels: intake::labels(&row.state, &row.kind, &row.delivery),
         row,
         applicant,
         created: q.created.is_some(),

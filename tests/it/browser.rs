@@ -1,0 +1,259 @@
+//! The office's intake form in a real browser (headless Chromium driven over WebDriver by
+//! chromedriver): log in, submit with a wrong date, see the error beside the field with
+//! everything typed kept, correct it, and land on the registered application.
+
+use crate::common::*;
+use crate::routes::state;
+use kofu::audit::Actor;
+use kofu::db::models::user::User;
+use kofu::service::users::{self, Role};
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Driver {
+    child: Child,
+    base: String,
+    session: String,
+    agent: ureq::Agent,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is installed (scripts/setup installs chromium-driver)");
+        let base = format!("http://127.0.0.1:{port}");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while agent.get(&format!("{base}/status")).call().is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut d = Driver {
+            child,
+            base,
+            session: String::new(),
+            agent,
+        };
+        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--disable-dev-shm-usage", "--window-size=1100,1600", "--lang=ja"]}}}});
+        let v = d.send("POST", "/session", Some(caps));
+        d.session = v["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {v}"))
+            .to_string();
+        d
+    }
+
+    fn send(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{}", self.base, path);
+        let mut resp = match (method, body) {
+            ("GET", _) => self.agent.get(&url).call(),
+            ("DELETE", _) => self.agent.delete(&url).call(),
+            (_, Some(b)) => self.agent.post(&url).send_json(&b),
+            (_, None) => self.agent.post(&url).send_json(json!({})),
+        }
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        resp.body_mut().read_json::<Value>().unwrap()
+    }
+
+    fn s(&self, p: &str) -> String {
+        format!("/session/{}{p}", self.session)
+    }
+
+    fn go(&self, url: &str) {
+        self.send("POST", &self.s("/url"), Some(json!({"url": url})));
+    }
+
+    fn find(&self, css: &str) -> String {
+        let v = self.send(
+            "POST",
+            &self.s("/element"),
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        v["value"][ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {v}"))
+            .to_string()
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let e = self.find(css);
+        self.send("POST", &self.s(&format!("/element/{e}/clear")), None);
+        self.send(
+            "POST",
+            &self.s(&format!("/element/{e}/value")),
+            Some(json!({"text": text})),
+        );
+    }
+
+    fn click(&self, css: &str) {
+        let e = self.find(css);
+        self.send("POST", &self.s(&format!("/element/{e}/click")), None);
+    }
+
+    fn text(&self, css: &str) -> String {
+        let e = self.find(css);
+        self.send("GET", &self.s(&format!("/element/{e}/text")), None)["value"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    fn value(&self, css: &str) -> String {
+        let e = self.find(css);
+        self.send(
+            "GET",
+            &self.s(&format!("/element/{e}/property/value")),
+            None,
+        )["value"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    fn screenshot(&self, path: &std::path::Path) {
+        use std::io::Write;
+        let v = self.send("GET", &self.s("/screenshot"), None);
+        let png = openssl::base64::decode_block(v["value"].as_str().unwrap()).unwrap();
+        std::fs::File::create(path)
+            .unwrap()
+            .write_all(&png)
+            .unwrap();
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = self
+                .agent
+                .delete(&format!("{}/session/{}", self.base, self.session))
+                .call();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Serve `state` on a free loopback port in a thread; returns the base URL and a stopper.
+fn serve(st: kofu::app::AppState) -> (String, actix_web::dev::ServerHandle) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = actix_web::HttpServer::new(move || kofu::app::app(st.clone()))
+                .workers(1)
+                .listen(listener)
+                .unwrap()
+                .run();
+            tx.send(server.handle()).unwrap();
+            server.await.unwrap();
+        })
+    });
+    (url, rx.recv().unwrap())
+}
+
+#[test]
+fn intake_form_in_headless_chromium() {
+    let env = envs().remove(0);
+    let (u, _) = users::add(
+        &mut env.conn(),
+        "office-browser",
+        Role::Office,
+        None,
+        &Actor::new("t", "cli"),
+        now(),
+    )
+    .unwrap();
+    User::set_password(
+        &mut env.conn(),
+        u.id,
+        &users::hash_password("browser test password").unwrap(),
+    )
+    .unwrap();
+    let (url, server) = serve(state(&env));
+    let d = Driver::start();
+
+    d.go(&format!("{url}/login"));
+    d.type_into("#username", "office-browser");
+    d.type_into("#password", "browser test password");
+    d.click("button[type=submit]");
+    d.go(&format!("{url}/applications/new"));
+    assert!(d.text("h1").contains("申請の受付"));
+
+    d.type_into("#name", "髙橋 一郎");
+    d.type_into("#name_kana", "ﾀｶﾊｼ ｲﾁﾛｳ");
+    d.type_into("#birth_date", "平成31年5月1日");
+    d.click("input[name=sex][value=male]");
+    d.type_into("#postal_code", "〒100-0005");
+    d.type_into("#address", "東京都千代田区丸の内一丁目2番3号");
+    d.type_into("#municipality_code", "131016");
+    d.click("input[name=form_application]");
+    d.click("input[name=form_power_of_attorney]");
+    d.click("input[name=form_consent]");
+    d.click("#intake button[type=submit]");
+
+    // The wrong date is named beside its field; everything typed is still there.
+    let source = d.send("GET", &d.s("/source"), None)["value"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    if !source.contains("err-birth_date") {
+        let entries = kofu::audit::list(&mut env.conn(), None, 50).unwrap();
+        let log: Vec<String> = entries
+            .iter()
+            .map(|e| format!("{} {} {} {}", e.actor, e.action, e.target, e.detail))
+            .collect();
+        panic!("not back on the form; audit: {log:#?}");
+    }
+    let err = d.text("#err-birth_date");
+    assert!(
+        err.contains("令和元年5月1日"),
+        "error beside the field: {err:?}"
+    );
+    assert_eq!(d.text("#err-name"), "");
+    assert_eq!(d.value("#name"), "髙橋 一郎");
+    assert_eq!(d.value("#name_kana"), "ﾀｶﾊｼ ｲﾁﾛｳ");
+    assert_eq!(d.value("#address"), "東京都千代田区丸の内一丁目2番3号");
+    d.screenshot(&env.path("intake-error.png"));
+
+    d.type_into("#birth_date", "S35.10.10");
+    d.click("#intake button[type=submit]");
+    let status = d.text("p[role=status]");
+    assert!(status.contains("申請を登録しました"), "{status:?}");
+    assert_eq!(d.text("#state"), "照合待ち");
+    let page = d.send("GET", &d.s("/source"), None)["value"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        page.contains("昭和35年10月10日")
+            && page.contains("タカハシ\u{3000}イチロウ")
+            && page.contains("〒100-0005"),
+        "shown back in era form"
+    );
+    let shot = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("intake-registered.png");
+    d.screenshot(&shot);
+    drop(d);
+    actix_web::rt::System::new().block_on(server.stop(true));
+}
