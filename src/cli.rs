@@ -131,6 +131,36 @@ pub fn user_add(cfg: &Config, role: &str, municipality: Option<&str>, name: &str
     Ok(())
 }
 
+/// `kofu user password NAME`: set a password read from standard input (never from the
+/// command line), e.g. for an administrator who forgot theirs or a service account.
+pub fn user_password(cfg: &Config, name: &str) -> Result<()> {
+    let mut pw = String::new();
+    std::io::stdin().read_line(&mut pw)?;
+    let pw = pw.trim_end_matches(['\r', '\n']);
+    if pw.chars().count() < 12 {
+        return Err(Error::bad(
+            "password",
+            "at least 12 characters, read from standard input",
+        ));
+    }
+    let pool = open(cfg)?;
+    let mut conn = pool.get()?;
+    let user = User::by_username(&mut conn, name)?
+        .ok_or_else(|| Error::bad("username", format!("no user {name}")))?;
+    let hash = users::hash_password(pw)?;
+    User::set_password(&mut conn, user.id, &hash)?;
+    audit::append(
+        &mut conn,
+        SystemClock.now().timestamp(),
+        &Actor::cli(),
+        "user.password_set",
+        &format!("user:{}", user.id),
+        "",
+    )?;
+    println!("password of {name} set");
+    Ok(())
+}
+
 /// `kofu user token`: a bearer token for the API, printed once.
 pub fn user_token(cfg: &Config, name: &str, label: &str) -> Result<()> {
     let pool = open(cfg)?;

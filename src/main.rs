@@ -86,6 +86,11 @@ enum UserCommand {
         /// Login name.
         name: String,
     },
+    /// Set a user's password, read from standard input.
+    Password {
+        /// Login name.
+        name: String,
+    },
     /// Create an API bearer token for a user; prints it once.
     Token {
         /// Login name.
@@ -153,6 +158,9 @@ fn main() -> ExitCode {
         Command::User {
             command: UserCommand::Token { name, label },
         } => cli::user_token(&cfg, &name, &label),
+        Command::User {
+            command: UserCommand::Password { name },
+        } => cli::user_password(&cfg, &name),
         Command::Registry {
             command: RegistryCommand::Import { file },
         } => cli::registry_import(&cfg, &file),

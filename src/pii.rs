@@ -147,10 +147,11 @@ impl DataKey {
             .map_err(|e| Error::Internal(format!("sealed JSON: {e}")))
     }
 
-    /// Keyed hash (hex) of the parts, for equality lookups on encrypted data.
+    /// Keyed hash of the parts for equality lookups on encrypted data: HMAC-SHA-256
+    /// truncated to 128 bits (32 hex digits), which keeps index entries small.
     pub fn index(&self, parts: &[&str]) -> String {
         let bytes: Vec<&[u8]> = parts.iter().map(|p| p.as_bytes()).collect();
-        hex::encode(self.index.mac(&bytes))
+        hex::encode(&self.index.mac(&bytes)[..16])
     }
 }
 

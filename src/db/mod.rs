@@ -25,6 +25,11 @@ pub enum DbConn {
     Sqlite(diesel::SqliteConnection),
 }
 
+/// SQLite page cache per connection, KiB (the default 2 MiB thrashes on keyed-hash indexes).
+pub const SQLITE_CACHE_KIB: u32 = 64 * 1024;
+/// SQLite page cache during bulk imports, KiB.
+pub const SQLITE_BULK_CACHE_KIB: u32 = 1024 * 1024;
+
 /// Pool of [`DbConn`].
 pub type DbPool = Pool<ConnectionManager<DbConn>>;
 /// A connection checked out of the pool.
@@ -44,7 +49,10 @@ impl CustomizeConnection<DbConn, diesel::r2d2::Error> for SqlitePragmas {
             // WAL lets readers run beside the one writer; busy_timeout makes writers queue
             // instead of failing; NORMAL sync is durable across application crashes in WAL.
             // journal_mode = WAL is set once in `pool` (it is persistent and needs a lock).
-            c.batch_execute("PRAGMA busy_timeout = 15000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+            c.batch_execute(&format!(
+                "PRAGMA busy_timeout = 15000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                 PRAGMA cache_size = -{SQLITE_CACHE_KIB}; PRAGMA temp_store = MEMORY;"
+            ))
             .map_err(diesel::r2d2::Error::QueryError)?;
         }
         Ok(())

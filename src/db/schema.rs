@@ -99,7 +99,7 @@ diesel::table! {
         resident_key -> Text,
         status -> Text,
         dob_key -> Text,
-        kana_key -> Text,
+        name_key -> Text,
         pii -> Binary,
         updated_at -> BigInt,
     }

@@ -23,7 +23,7 @@ use crate::error::{Error, FieldError, Result};
 use crate::jp::{self, era, kana};
 use crate::pii::DataKey;
 use crate::registry::{
-    RESIDENTS_TABLE, RegistryStatus, ResidentRecord, dob_key, kana_key, resident_key,
+    RESIDENTS_TABLE, RegistryStatus, ResidentRecord, dob_key, name_key, resident_key,
 };
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -63,6 +63,21 @@ pub const CHANGE_KINDS: [&str; 5] = [
     "name_change",
     "death",
     "correction",
+];
+/// The residents table's indexes, as the migrations create them.
+const RESIDENT_INDEXES: [(&str, &str); 3] = [
+    (
+        "residents_key",
+        "CREATE UNIQUE INDEX residents_key ON residents (municipality_code, resident_key)",
+    ),
+    (
+        "residents_dob_key",
+        "CREATE INDEX residents_dob_key ON residents (dob_key)",
+    ),
+    (
+        "residents_name_key",
+        "CREATE INDEX residents_name_key ON residents (name_key)",
+    ),
 ];
 /// At most this many errors are kept (the count of the rest is still reported).
 const MAX_ERRORS: usize = 100_000;
@@ -210,7 +225,7 @@ struct NewResident {
     resident_key: String,
     status: String,
     dob_key: String,
-    kana_key: String,
+    name_key: String,
     pii: Vec<u8>,
     updated_at: i64,
 }
@@ -226,10 +241,107 @@ fn seal_resident(
         resident_key: resident_key(key, &rec.municipality_code, &rec.resident_code),
         status: status.as_str().into(),
         dob_key: dob_key(key, &rec.municipality_code, rec.birth_date),
-        kana_key: kana_key(key, &rec.municipality_code, &rec.name_kana),
+        name_key: name_key(key, &rec.municipality_code, &rec.name),
         pii: key.seal_json(RESIDENTS_TABLE, rec)?,
         updated_at: now,
     })
+}
+
+/// A checked extract line: its number, the record and its status.
+type CheckedRow = (u64, ResidentRecord, RegistryStatus);
+
+/// Check one extract line; problems go to `errors`, each naming line and field.
+fn check_extract_row(
+    line: u64,
+    record: &csv::StringRecord,
+    col: &HashMap<&'static str, usize>,
+    today: chrono::NaiveDate,
+    errors: &mut Errors,
+) -> Option<CheckedRow> {
+    if record.len() != EXTRACT_COLUMNS.len() {
+        errors.push(
+            line,
+            "line",
+            format!(
+                "has {} fields, expected {}",
+                record.len(),
+                EXTRACT_COLUMNS.len()
+            ),
+        );
+        return None;
+    }
+    let get = |c: &str| record.get(col[c]).unwrap_or("");
+    let code = text(errors, line, "resident_code", get("resident_code"), true);
+    let muni = get("municipality_code").to_string();
+    if let Err(Error::BadInput { message, .. }) = check_municipality_code(&muni) {
+        errors.push(line, "municipality_code", message);
+    }
+    let name = text(errors, line, "name", get("name"), true);
+    let name_kana = kana::check_name(get("name_kana"))
+        .map_err(|m| errors.push(line, "name_kana", m))
+        .ok();
+    let birth_date = match era::parse(get("birth_date")) {
+        Ok(d) if d <= today => Some(d),
+        Ok(_) => {
+            errors.push(line, "birth_date", "in the future");
+            None
+        }
+        Err(m) => {
+            errors.push(line, "birth_date", m);
+            None
+        }
+    };
+    let sex = Sex::parse(get("sex"));
+    if sex.is_none() {
+        errors.push(
+            line,
+            "sex",
+            format!("{:?}: expected 1/2, male/female or 男/女", get("sex")),
+        );
+    }
+    let address = text(errors, line, "address", get("address"), true);
+    let postal = jp::postal_code(get("postal_code"))
+        .map_err(|m| errors.push(line, "postal_code", m))
+        .ok();
+    let status = parse_status(get("status"));
+    if status.is_none() {
+        errors.push(
+            line,
+            "status",
+            format!(
+                "{:?}: expected resident, moved_out or deceased",
+                get("status")
+            ),
+        );
+    }
+    match (
+        code, name, name_kana, birth_date, sex, address, postal, status,
+    ) {
+        (
+            Some(resident_code),
+            Some(name),
+            Some(name_kana),
+            Some(birth_date),
+            Some(sex),
+            Some(address),
+            Some(postal_code),
+            Some(status),
+        ) if check_municipality_code(&muni).is_ok() => Some((
+            line,
+            ResidentRecord {
+                resident_code,
+                municipality_code: muni,
+                name,
+                name_kana,
+                birth_date,
+                sex,
+                address,
+                postal_code,
+            },
+            status,
+        )),
+        _ => None,
+    }
 }
 
 /// Import an extract. Validates every line first; stores nothing if any line is bad.
@@ -240,141 +352,83 @@ pub fn import_extract(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<ImportSummary> {
+    let started = std::time::Instant::now();
     let (mut rdr, col) = open_csv(input, &EXTRACT_COLUMNS)?;
     let mut errors = Errors(Vec::new(), 0);
-    let mut rows: Vec<(ResidentRecord, RegistryStatus)> = Vec::new();
-    let mut seen: HashMap<(String, String), u64> = HashMap::new();
-    let mut record = csv::StringRecord::new();
+    // Read every record first (cheap), then check them on all cores.
+    let mut records: Vec<(u64, csv::StringRecord)> = Vec::new();
     loop {
         let line = rdr.position().line();
+        let mut record = csv::StringRecord::new();
         match rdr.read_record(&mut record) {
             Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
+            Ok(true) => records.push((record.position().map_or(line, |p| p.line()), record)),
+            Err(e) => errors.push(
+                e.position().map_or(line, |p| p.line()),
+                "line",
+                format!("not valid CSV: {e}"),
+            ),
+        }
+    }
+    let today = now.date_naive();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = records.len().div_ceil(workers).max(1);
+    let checked: Vec<(Vec<CheckedRow>, Errors)> = std::thread::scope(|s| {
+        let handles: Vec<_> = records
+            .chunks(chunk)
+            .map(|part| {
+                let col = &col;
+                s.spawn(move || {
+                    let mut errs = Errors(Vec::new(), 0);
+                    let ok = part
+                        .iter()
+                        .filter_map(|(line, r)| check_extract_row(*line, r, col, today, &mut errs))
+                        .collect();
+                    (ok, errs)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| Error::Internal("validation thread panicked".into()))
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    drop(records);
+    let mut rows: Vec<(ResidentRecord, RegistryStatus)> = Vec::new();
+    let mut seen: HashMap<(String, String), u64> = HashMap::new();
+    for (ok, errs) in checked {
+        let (list, total) = (errs.0, errs.1);
+        let kept = list.len();
+        for e in list {
+            errors.push(e.line.unwrap_or(0), &e.field, e.message);
+        }
+        // Errors a chunk counted but did not keep still count.
+        errors.1 += total - kept;
+        for (line, rec, st) in ok {
+            if let Some(first) = seen.insert(
+                (rec.municipality_code.clone(), rec.resident_code.clone()),
+                line,
+            ) {
                 errors.push(
-                    e.position().map_or(line, |p| p.line()),
-                    "line",
-                    format!("not valid CSV: {e}"),
+                    line,
+                    "resident_code",
+                    format!("the same resident as line {first}"),
                 );
                 continue;
             }
-        }
-        let line = record.position().map_or(line, |p| p.line());
-        if record.len() != EXTRACT_COLUMNS.len() {
-            errors.push(
-                line,
-                "line",
-                format!(
-                    "has {} fields, expected {}",
-                    record.len(),
-                    EXTRACT_COLUMNS.len()
-                ),
-            );
-            continue;
-        }
-        let get = |c: &str| record.get(col[c]).unwrap_or("");
-        let before = errors.1;
-        let code = text(
-            &mut errors,
-            line,
-            "resident_code",
-            get("resident_code"),
-            true,
-        );
-        let muni = get("municipality_code").to_string();
-        if let Err(Error::BadInput { message, .. }) = check_municipality_code(&muni) {
-            errors.push(line, "municipality_code", message);
-        }
-        let name = text(&mut errors, line, "name", get("name"), true);
-        let name_kana = match kana::check_name(get("name_kana")) {
-            Ok(k) => Some(k),
-            Err(m) => {
-                errors.push(line, "name_kana", m);
-                None
-            }
-        };
-        let birth_date = match era::parse(get("birth_date")) {
-            Ok(d) if d <= now.date_naive() => Some(d),
-            Ok(_) => {
-                errors.push(line, "birth_date", "in the future");
-                None
-            }
-            Err(m) => {
-                errors.push(line, "birth_date", m);
-                None
-            }
-        };
-        let sex = Sex::parse(get("sex"));
-        if sex.is_none() {
-            errors.push(
-                line,
-                "sex",
-                format!("{:?}: expected 1/2, male/female or 男/女", get("sex")),
-            );
-        }
-        let address = text(&mut errors, line, "address", get("address"), true);
-        let postal = match jp::postal_code(get("postal_code")) {
-            Ok(p) => Some(p),
-            Err(m) => {
-                errors.push(line, "postal_code", m);
-                None
-            }
-        };
-        let status = parse_status(get("status"));
-        if status.is_none() {
-            errors.push(
-                line,
-                "status",
-                format!(
-                    "{:?}: expected resident, moved_out or deceased",
-                    get("status")
-                ),
-            );
-        }
-        if let Some(c) = &code
-            && let Some(first) = seen.insert((muni.clone(), c.clone()), line)
-        {
-            errors.push(
-                line,
-                "resident_code",
-                format!("the same resident as line {first}"),
-            );
-        }
-        if errors.1 > before {
-            continue;
-        }
-        if let (
-            Some(code),
-            Some(name),
-            Some(name_kana),
-            Some(birth_date),
-            Some(sex),
-            Some(address),
-            Some(postal_code),
-            Some(status),
-        ) = (
-            code, name, name_kana, birth_date, sex, address, postal, status,
-        ) {
-            rows.push((
-                ResidentRecord {
-                    resident_code: code,
-                    municipality_code: muni,
-                    name,
-                    name_kana,
-                    birth_date,
-                    sex,
-                    address,
-                    postal_code,
-                },
-                status,
-            ));
+            rows.push((rec, st));
         }
     }
+    errors.0.sort_by_key(|e| e.line);
     errors.into_result()?;
     if rows.is_empty() {
         return Err(Error::bad("file", "no residents in the file"));
     }
 
+    let validated = started.elapsed();
     // Seal in parallel: encryption and keyed hashes are most of the work.
     let now_s = now.timestamp();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -409,7 +463,9 @@ pub fn import_extract(
         .collect::<Vec<_>>()
         .join(",");
 
-    conn.transaction(|c| {
+    let sealed_at = started.elapsed();
+    bulk_cache(conn, true)?;
+    let stored = conn.transaction(|c| {
         // Known residents (by keyed resident code) are updated; new ones batch-inserted.
         let mut known: HashMap<(String, String), i64> = HashMap::new();
         for m in &municipalities {
@@ -429,19 +485,40 @@ pub fn import_extract(
                 .set((
                     residents::status.eq(&r.status),
                     residents::dob_key.eq(&r.dob_key),
-                    residents::kana_key.eq(&r.kana_key),
+                    residents::name_key.eq(&r.name_key),
                     residents::pii.eq(&r.pii),
                     residents::updated_at.eq(r.updated_at),
                 ))
                 .execute(c)?;
         }
-        for part in fresh.chunks(500) {
-            let insert = diesel::insert_into(residents::table).values(part.to_vec());
-            // Multi-row inserts do not build on the multi-backend connection: use the concrete one.
-            match c {
-                DbConn::Pg(pg) => insert.execute(pg)?,
-                DbConn::Sqlite(lite) => insert.execute(lite)?,
-            };
+        // Into an empty table, build the indexes after the rows (a sorted build instead of
+        // a million random B-tree inserts); duplicates were already refused line by line.
+        let rebuild = known.is_empty() && resident_count(c)? == 0;
+        if rebuild {
+            for (name, _) in RESIDENT_INDEXES {
+                diesel::sql_query(format!("DROP INDEX {name}")).execute(c)?;
+            }
+        }
+        match c {
+            DbConn::Sqlite(lite) => {
+                for r in &fresh {
+                    diesel::insert_into(residents::table)
+                        .values(*r)
+                        .execute(lite)?;
+                }
+            }
+            DbConn::Pg(pg) => {
+                for part in fresh.chunks(500) {
+                    diesel::insert_into(residents::table)
+                        .values(part.to_vec())
+                        .execute(pg)?;
+                }
+            }
+        }
+        if rebuild {
+            for (_, create) in RESIDENT_INDEXES {
+                diesel::sql_query(create).execute(c)?;
+            }
         }
         audit::append(
             c,
@@ -457,7 +534,16 @@ pub fn import_extract(
             ),
         )?;
         Ok::<_, Error>(())
-    })?;
+    });
+    bulk_cache(conn, false)?;
+    stored?;
+    tracing::info!(
+        rows = sealed.len(),
+        validate_ms = validated.as_millis() as u64,
+        seal_ms = (sealed_at - validated).as_millis() as u64,
+        store_ms = (started.elapsed() - sealed_at).as_millis() as u64,
+        "registry extract imported"
+    );
     Ok(ImportSummary { rows: sealed.len() })
 }
 
@@ -729,7 +815,7 @@ pub fn apply_changes(
                 .set((
                     residents::status.eq(&row.status),
                     residents::dob_key.eq(&row.dob_key),
-                    residents::kana_key.eq(&row.kana_key),
+                    residents::name_key.eq(&row.name_key),
                     residents::pii.eq(&row.pii),
                     residents::updated_at.eq(now_s),
                 ))
@@ -783,4 +869,19 @@ pub const DEMO_EXTRACT: &str = include_str!("demo_residents.csv");
 /// How many residents are stored.
 pub fn resident_count(conn: &mut DbConn) -> Result<i64> {
     Ok(residents::table.count().get_result(conn)?)
+}
+
+/// A large SQLite page cache while a bulk import runs (its indexes are keyed hashes, so
+/// inserts land all over the B-trees), and the usual one afterwards. PostgreSQL: nothing.
+fn bulk_cache(conn: &mut DbConn, on: bool) -> Result<()> {
+    if let DbConn::Sqlite(c) = conn {
+        use diesel::connection::SimpleConnection;
+        let kib = if on {
+            crate::db::SQLITE_BULK_CACHE_KIB
+        } else {
+            crate::db::SQLITE_CACHE_KIB
+        };
+        c.batch_execute(&format!("PRAGMA cache_size = -{kib};"))?;
+    }
+    Ok(())
 }

@@ -142,9 +142,10 @@ pub fn dob_key(key: &DataKey, municipality: &str, dob: NaiveDate) -> String {
     key.index(&["dob", municipality, &dob.format("%Y-%m-%d").to_string()])
 }
 
-/// Keyed hash of the folded kana name.
-pub fn kana_key(key: &DataKey, municipality: &str, kana: &str) -> String {
-    key.index(&["kana", municipality, &crate::jp::kana::key(kana)])
+/// Keyed hash of the normalised name (kanji variants folded), the second way to find a
+/// person when the date of birth was written wrong.
+pub fn name_key(key: &DataKey, municipality: &str, name: &str) -> String {
+    key.index(&["name", municipality, &normalize::name_key(name)])
 }
 
 /// Keyed hash of a resident code.
@@ -171,10 +172,11 @@ impl Registry for ExtractRegistry {
 
     fn lookup(&self, conn: &mut DbConn, q: &Query) -> Result<Lookup> {
         let dk = dob_key(&self.key, &q.municipality_code, q.birth_date);
-        let kk = kana_key(&self.key, &q.municipality_code, &q.name_kana);
+        let nk = name_key(&self.key, &q.municipality_code, &q.name);
         let rows: Vec<(i64, String, Vec<u8>)> = residents::table
-            .filter(residents::municipality_code.eq(&q.municipality_code))
-            .filter(residents::dob_key.eq(&dk).or(residents::kana_key.eq(&kk)))
+            // Both keyed hashes include the municipality, so these two indexed lookups stay
+            // within it (filtering on municipality_code here would steer SQLite to a scan).
+            .filter(residents::dob_key.eq(&dk).or(residents::name_key.eq(&nk)))
             .select((residents::id, residents::status, residents::pii))
             .limit(200)
             .load(conn)?;
@@ -188,7 +190,8 @@ impl Registry for ExtractRegistry {
 }
 
 /// Pick the person the applicant is: same name (or kana) and same date of birth; failing
-/// that, same name (or kana) and same address. Two equally good fits are `ambiguous`.
+/// that, same name and same address. Two equally good fits are `ambiguous`. Candidates are
+/// those sharing the date of birth or the normalised name.
 pub fn choose(q: &Query, candidates: Vec<(i64, String, ResidentRecord)>) -> Lookup {
     use normalize::{Verdict, compare_address, compare_kana, compare_name};
     let named = |r: &ResidentRecord| {

@@ -7,13 +7,14 @@ CREATE TABLE residents (
     resident_key TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('resident','moved_out','deceased')),
     dob_key TEXT NOT NULL,
-    kana_key TEXT NOT NULL,
+    name_key TEXT NOT NULL,
     pii BLOB NOT NULL,
-    updated_at BIGINT NOT NULL,
-    UNIQUE (municipality_code, resident_key)
+    updated_at BIGINT NOT NULL
 );
+-- Named (not a table constraint) so a first bulk load can build it after inserting.
+CREATE UNIQUE INDEX residents_key ON residents (municipality_code, resident_key);
 CREATE INDEX residents_dob_key ON residents (dob_key);
-CREATE INDEX residents_kana_key ON residents (kana_key);
+CREATE INDEX residents_name_key ON residents (name_key);
 
 CREATE TABLE registry_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
