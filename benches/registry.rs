@@ -55,7 +55,11 @@ fn person(i: usize) -> Person {
     let (g, gk) = GIVEN[((h / 12) % 10) as usize];
     let day = (h / 120 % 32_000) as i64; // ~88 years of birthdays
     Person {
-        muni: if i.is_multiple_of(2) { "131016" } else { "271004" },
+        muni: if i.is_multiple_of(2) {
+            "131016"
+        } else {
+            "271004"
+        },
         name: format!("{s} {g}{}", i % 997),
         kana: format!("{sk}\u{3000}{gk}"),
         dob: chrono::NaiveDate::from_ymd_opt(1935, 1, 1).unwrap() + chrono::Duration::days(day),

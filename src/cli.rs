@@ -173,17 +173,33 @@ pub fn user_token(cfg: &Config, name: &str, label: &str) -> Result<()> {
     Ok(())
 }
 
-/// `kofu registry import FILE`: all-or-nothing, every bad line reported.
-pub fn registry_import(cfg: &Config, file: &Path) -> Result<()> {
+/// What the registry commands need: the data key, the open file, a migrated database.
+fn registry_input(
+    cfg: &Config,
+    file: &Path,
+) -> Result<(
+    crate::pii::DataKey,
+    std::io::BufReader<std::fs::File>,
+    DbPool,
+)> {
     let key = cfg.require_data_key()?;
     let f = std::fs::File::open(file)
         .map_err(|e| Error::bad("file", format!("cannot read {}: {e}", file.display())))?;
-    let pool = open(cfg)?;
+    Ok((
+        key,
+        std::io::BufReader::with_capacity(1 << 20, f),
+        open(cfg)?,
+    ))
+}
+
+/// `kofu registry import FILE`: all-or-nothing, every bad line reported.
+pub fn registry_import(cfg: &Config, file: &Path) -> Result<()> {
+    let (key, input, pool) = registry_input(cfg, file)?;
     let started = std::time::Instant::now();
     let s = crate::registry::extract::import_extract(
         &mut *pool.get()?,
         &key,
-        std::io::BufReader::new(f),
+        input,
         &Actor::cli(),
         SystemClock.now(),
     )?;
@@ -197,14 +213,11 @@ pub fn registry_import(cfg: &Config, file: &Path) -> Result<()> {
 
 /// `kofu registry changes FILE`: applies each event once.
 pub fn registry_changes(cfg: &Config, file: &Path) -> Result<()> {
-    let key = cfg.require_data_key()?;
-    let f = std::fs::File::open(file)
-        .map_err(|e| Error::bad("file", format!("cannot read {}: {e}", file.display())))?;
-    let pool = open(cfg)?;
+    let (key, input, pool) = registry_input(cfg, file)?;
     let s = crate::registry::extract::apply_changes(
         &mut *pool.get()?,
         &key,
-        std::io::BufReader::new(f),
+        input,
         &Actor::cli(),
         SystemClock.now(),
     )?;

@@ -217,6 +217,20 @@ fn text(errors: &mut Errors, line: u64, field: &str, v: &str, required: bool) ->
     Some(v.to_string())
 }
 
+/// A change-feed value: empty means unchanged; otherwise parsed, or the problem recorded.
+fn optional<T>(
+    errors: &mut Errors,
+    line: u64,
+    field: &str,
+    v: &str,
+    parse: impl Fn(&str) -> std::result::Result<T, String>,
+) -> Option<T> {
+    if v.is_empty() {
+        return None;
+    }
+    parse(v).map_err(|m| errors.push(line, field, m)).ok()
+}
+
 /// A resident row to store.
 #[derive(Insertable, Clone)]
 #[diesel(table_name = residents)]
@@ -633,51 +647,31 @@ pub fn apply_changes(
             }
         };
         let name = text(&mut errors, line, "name", get("name"), false);
-        let name_kana = match get("name_kana") {
-            "" => None,
-            v => match kana::check_name(v) {
-                Ok(k) => Some(k),
-                Err(m) => {
-                    errors.push(line, "name_kana", m);
-                    None
-                }
-            },
-        };
-        let birth_date = match get("birth_date") {
-            "" => None,
-            v => match era::parse(v) {
-                Ok(d) => Some(d),
-                Err(m) => {
-                    errors.push(line, "birth_date", m);
-                    None
-                }
-            },
-        };
-        let sex = match get("sex") {
-            "" => None,
-            v => {
-                let s = Sex::parse(v);
-                if s.is_none() {
-                    errors.push(
-                        line,
-                        "sex",
-                        format!("{v:?}: expected 1/2, male/female or 男/女"),
-                    );
-                }
-                s
-            }
-        };
+        let name_kana = optional(
+            &mut errors,
+            line,
+            "name_kana",
+            get("name_kana"),
+            kana::check_name,
+        );
+        let birth_date = optional(
+            &mut errors,
+            line,
+            "birth_date",
+            get("birth_date"),
+            era::parse,
+        );
+        let sex = optional(&mut errors, line, "sex", get("sex"), |v| {
+            Sex::parse(v).ok_or_else(|| format!("{v:?}: expected 1/2, male/female or 男/女"))
+        });
         let address = text(&mut errors, line, "address", get("address"), false);
-        let postal_code = match get("postal_code") {
-            "" => None,
-            v => match jp::postal_code(v) {
-                Ok(p) => Some(p),
-                Err(m) => {
-                    errors.push(line, "postal_code", m);
-                    None
-                }
-            },
-        };
+        let postal_code = optional(
+            &mut errors,
+            line,
+            "postal_code",
+            get("postal_code"),
+            jp::postal_code,
+        );
         match kind {
             Some("move_within") if address.is_none() => errors.push(
                 line,

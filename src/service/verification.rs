@@ -110,6 +110,28 @@ pub fn load_for(
     Ok(row)
 }
 
+/// Open an application's personal data for a staff member: clerks only within their
+/// municipality; the read is audited.
+pub fn view(
+    conn: &mut DbConn,
+    key: &DataKey,
+    user: &StaffUser,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<(ApplicationRow, Applicant)> {
+    let row = load_for(conn, user, id, now)?;
+    let a = applicant(key, &row)?;
+    audit::append(
+        conn,
+        now.timestamp(),
+        &user.actor(),
+        "application.view",
+        &format!("application:{id}"),
+        "",
+    )?;
+    Ok((row, a))
+}
+
 /// The clerk's queue: applications of the clerk's municipality awaiting the check.
 pub fn queue(
     conn: &mut DbConn,

@@ -4,9 +4,7 @@
 
 use crate::common::*;
 use crate::routes::state;
-use kofu::audit::Actor;
-use kofu::db::models::user::User;
-use kofu::service::users::{self, Role};
+use kofu::service::users::Role;
 use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -176,27 +174,13 @@ fn serve(st: kofu::app::AppState) -> (String, actix_web::dev::ServerHandle) {
 #[test]
 fn intake_form_in_headless_chromium() {
     let env = envs().remove(0);
-    let (u, _) = users::add(
-        &mut env.conn(),
-        "office-browser",
-        Role::Office,
-        None,
-        &Actor::new("t", "cli"),
-        now(),
-    )
-    .unwrap();
-    User::set_password(
-        &mut env.conn(),
-        u.id,
-        &users::hash_password("browser test password").unwrap(),
-    )
-    .unwrap();
+    ready_user(&env, "office-browser", Role::Office, None);
     let (url, server) = serve(state(&env));
     let d = Driver::start();
 
     d.go(&format!("{url}/login"));
     d.type_into("#username", "office-browser");
-    d.type_into("#password", "browser test password");
+    d.type_into("#password", "a long enough password");
     d.click("button[type=submit]");
     d.go(&format!("{url}/applications/new"));
     assert!(d.text("h1").contains("申請の受付"));

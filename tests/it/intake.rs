@@ -8,31 +8,13 @@ use crate::routes::{state, tokens};
 use actix_web::http::StatusCode;
 use actix_web::test;
 use kofu::audit::Actor;
-use kofu::db::models::user::User;
 use kofu::registry::extract::{self, DEMO_EXTRACT};
-use kofu::service::users::{self, Role};
+use kofu::service::users::Role;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
 fn clerk_token(env: &Env, muni: &str) -> String {
-    let (u, _) = users::add(
-        &mut env.conn(),
-        &format!("clerk-{muni}"),
-        Role::Clerk,
-        Some(muni),
-        &Actor::new("t", "cli"),
-        now(),
-    )
-    .unwrap();
-    User::set_password(
-        &mut env.conn(),
-        u.id,
-        &users::hash_password("a long enough password").unwrap(),
-    )
-    .unwrap();
-    kofu::service::auth::create_token(&mut env.conn(), u.id, "t", &Actor::new("t", "cli"), now())
-        .unwrap()
-        .1
+    ready_user(env, &format!("clerk-{muni}"), Role::Clerk, Some(muni))
 }
 
 pub fn application(name: &str, kana: &str, dob: &str, address: &str, muni: &str) -> Value {

@@ -5,11 +5,9 @@ use crate::common::*;
 use actix_web::http::StatusCode;
 use actix_web::test;
 use kofu::app::{AppState, Metrics};
-use kofu::audit::Actor;
 use kofu::clock::FixedClock;
-use kofu::db::models::user::User;
 use kofu::http::{Access, ROUTES};
-use kofu::service::users::{self, Role};
+use kofu::service::users::Role;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -34,31 +32,10 @@ pub fn tokens(env: &Env) -> HashMap<Role, String> {
     let mut out = HashMap::new();
     for role in Role::ALL {
         let muni = (role == Role::Clerk).then_some("131016");
-        let name = format!("user-{}", role.as_str());
-        let (u, _) = users::add(
-            &mut env.conn(),
-            &name,
+        out.insert(
             role,
-            muni,
-            &Actor::new("test", "cli"),
-            now(),
-        )
-        .unwrap();
-        User::set_password(
-            &mut env.conn(),
-            u.id,
-            &users::hash_password("a long enough password").unwrap(),
-        )
-        .unwrap();
-        let (_, token) = kofu::service::auth::create_token(
-            &mut env.conn(),
-            u.id,
-            "test",
-            &Actor::new("test", "cli"),
-            now(),
-        )
-        .unwrap();
-        out.insert(role, token);
+            ready_user(env, &format!("user-{}", role.as_str()), role, muni),
+        );
     }
     out
 }

@@ -1,7 +1,6 @@
 //! `/api/v1/applications` (office intake) and the clerk's verification calls.
 
 use crate::app::AppState;
-use crate::audit;
 use crate::db::models::application::ApplicationRow;
 use crate::error::{Error, Result};
 use crate::http::extract::Staff;
@@ -89,19 +88,7 @@ pub async fn get(
     let now = state.clock.now();
     let id = id.into_inner();
     let (row, a) = state
-        .with_write(move |c| {
-            let row = verification::load_for(c, &user, id, now)?;
-            let a = intake::applicant(&key, &row)?;
-            audit::append(
-                c,
-                now.timestamp(),
-                &user.actor(),
-                "application.view",
-                &format!("application:{id}"),
-                "",
-            )?;
-            Ok((row, a))
-        })
+        .with_write(move |c| verification::view(c, &key, &user, id, now))
         .await?;
     let mut v = summary(&row);
     v["applicant"] = serde_json::json!({

@@ -3,7 +3,6 @@
 //! and recording the forms that arrived.
 
 use crate::app::AppState;
-use crate::audit;
 use crate::db::models::application::ApplicationRow;
 use crate::error::{Error, Result};
 use crate::http::extract::{CsrfForm, HasCsrf, Staff};
@@ -213,19 +212,7 @@ pub async fn detail(
     let id = id.into_inner();
     let u = user.clone();
     let (row, applicant) = state
-        .with_write(move |c| {
-            let row = verification::load_for(c, &u, id, now)?;
-            let a = intake::applicant(&key, &row)?;
-            audit::append(
-                c,
-                now.timestamp(),
-                &u.actor(),
-                "application.view",
-                &format!("application:{id}"),
-                "",
-            )?;
-            Ok((row, a))
-        })
+        .with_write(move |c| verification::view(c, &key, &u, id, now))
         .await?;
     html(&DetailPage {
         username: user.username,

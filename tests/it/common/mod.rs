@@ -273,3 +273,24 @@ pub fn write(path: &Path, bytes: impl AsRef<[u8]>) -> &Path {
     std::fs::write(path, bytes).expect("write");
     path
 }
+
+/// A staff user whose one-time password is already replaced, with a bearer token.
+pub fn ready_user(
+    env: &Env,
+    name: &str,
+    role: kofu::service::users::Role,
+    municipality: Option<&str>,
+) -> String {
+    use kofu::service::users;
+    let actor = Actor::new("test", "cli");
+    let (u, _) = users::add(&mut env.conn(), name, role, municipality, &actor, now()).unwrap();
+    kofu::db::models::user::User::set_password(
+        &mut env.conn(),
+        u.id,
+        &users::hash_password("a long enough password").unwrap(),
+    )
+    .unwrap();
+    kofu::service::auth::create_token(&mut env.conn(), u.id, "test", &actor, now())
+        .unwrap()
+        .1
+}
