@@ -116,7 +116,7 @@ fn main() {
     let csv_bytes = std::fs::metadata(&csv_path).unwrap().len();
 
     let db_path = dir.path().join("registry.db");
-    let pool = kofu::db::pool(db_path.to_str().unwrap(), 2).unwrap();
+    let pool = kofu::db::pool(db_path.to_str().unwrap(), 1).unwrap();
     kofu::db::migrate(&mut pool.get().unwrap()).unwrap();
     let key = kofu::pii::DataKey::new(&[7u8; 32]);
     let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&csv_path).unwrap());

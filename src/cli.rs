@@ -185,11 +185,12 @@ fn registry_input(
     let key = cfg.require_data_key()?;
     let f = std::fs::File::open(file)
         .map_err(|e| Error::bad("file", format!("cannot read {}: {e}", file.display())))?;
-    Ok((
-        key,
-        std::io::BufReader::with_capacity(1 << 20, f),
-        open(cfg)?,
-    ))
+    Ok((key, std::io::BufReader::with_capacity(1 << 20, f), {
+        // One connection: a bulk import may then switch SQLite to its rollback journal.
+        let pool = db::pool(&cfg.database_url(), 1)?;
+        db::migrate(&mut *pool.get()?)?;
+        pool
+    }))
 }
 
 /// `kofu registry import FILE`: all-or-nothing, every bad line reported.

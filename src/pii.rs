@@ -5,8 +5,9 @@
 //! a value cannot be moved from one table to another.
 
 use crate::error::{Error, Result};
+use openssl::cipher_ctx::CipherCtx;
 use openssl::sha::Sha256;
-use openssl::symm::{Cipher, decrypt_aead, encrypt_aead};
+use openssl::symm::{Cipher, decrypt_aead};
 
 const VERSION: u8 = 1;
 const NONCE: usize = 12;
@@ -45,6 +46,36 @@ impl Hmac {
         let mut o = self.outer.clone();
         o.update(&i.finish());
         o.finish()
+    }
+}
+
+/// A keyed AES-256-GCM context; each value gets a fresh random nonce.
+pub struct Sealer {
+    ctx: CipherCtx,
+}
+
+impl Sealer {
+    /// Encrypt `plain` for `table` (same format as [`DataKey::seal`]).
+    pub fn seal(&mut self, table: &str, plain: &[u8]) -> Result<Vec<u8>> {
+        let mut nonce = [0u8; NONCE];
+        openssl::rand::rand_bytes(&mut nonce)?;
+        self.ctx.encrypt_init(None, None, Some(&nonce))?;
+        let mut out = Vec::with_capacity(1 + NONCE + plain.len() + TAG + 16);
+        out.push(VERSION);
+        out.extend_from_slice(&nonce);
+        self.ctx.cipher_update(table.as_bytes(), None)?;
+        self.ctx.cipher_update_vec(plain, &mut out)?;
+        self.ctx.cipher_final_vec(&mut out)?;
+        let mut tag = [0u8; TAG];
+        self.ctx.tag(&mut tag)?;
+        out.extend_from_slice(&tag);
+        Ok(out)
+    }
+
+    /// Seal a serialisable value as JSON.
+    pub fn seal_json<T: serde::Serialize>(&mut self, table: &str, v: &T) -> Result<Vec<u8>> {
+        let json = serde_json::to_vec(v).map_err(|e| Error::Internal(e.to_string()))?;
+        self.seal(table, &json)
     }
 }
 
@@ -90,23 +121,19 @@ impl DataKey {
 
     /// Encrypt `plain` for `table`.
     pub fn seal(&self, table: &str, plain: &[u8]) -> Result<Vec<u8>> {
-        let mut nonce = [0u8; NONCE];
-        openssl::rand::rand_bytes(&mut nonce)?;
-        let mut tag = [0u8; TAG];
-        let ct = encrypt_aead(
-            Cipher::aes_256_gcm(),
-            &self.enc,
-            Some(&nonce),
-            table.as_bytes(),
-            plain,
-            &mut tag,
+        self.sealer()?.seal(table, plain)
+    }
+
+    /// A reusable encryption context for sealing many values on one thread (bulk imports):
+    /// the key schedule is set up once instead of per value.
+    pub fn sealer(&self) -> Result<Sealer> {
+        let mut ctx = CipherCtx::new()?;
+        ctx.encrypt_init(
+            Some(openssl::cipher::Cipher::aes_256_gcm()),
+            Some(&self.enc),
+            None,
         )?;
-        let mut out = Vec::with_capacity(1 + NONCE + ct.len() + TAG);
-        out.push(VERSION);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
-        out.extend_from_slice(&tag);
-        Ok(out)
+        Ok(Sealer { ctx })
     }
 
     /// Decrypt a value sealed for `table`; tampering or the wrong key is an error.

@@ -246,6 +246,7 @@ struct NewResident {
 
 fn seal_resident(
     key: &DataKey,
+    sealer: &mut crate::pii::Sealer,
     rec: &ResidentRecord,
     status: RegistryStatus,
     now: i64,
@@ -256,7 +257,7 @@ fn seal_resident(
         status: status.as_str().into(),
         dob_key: dob_key(key, &rec.municipality_code, rec.birth_date),
         name_key: name_key(key, &rec.municipality_code, &rec.name),
-        pii: key.seal_json(RESIDENTS_TABLE, rec)?,
+        pii: sealer.seal_json(RESIDENTS_TABLE, rec)?,
         updated_at: now,
     })
 }
@@ -452,8 +453,9 @@ pub fn import_extract(
             .chunks(chunk)
             .map(|part| {
                 s.spawn(move || {
+                    let mut sealer = key.sealer()?;
                     part.iter()
-                        .map(|(r, st)| seal_resident(key, r, *st, now_s))
+                        .map(|(r, st)| seal_resident(key, &mut sealer, r, *st, now_s))
                         .collect::<Result<Vec<_>>>()
                 })
             })
@@ -749,6 +751,7 @@ pub fn apply_changes(
 
     let now_s = now.timestamp();
     let applied = changes.len();
+    let mut sealer = key.sealer()?;
     conn.transaction(|c| {
         let mut touched = HashSet::new();
         for ch in &changes {
@@ -804,7 +807,7 @@ pub fn apply_changes(
             if new_status.as_str() != status {
                 changed.push("status");
             }
-            let row = seal_resident(key, &new, new_status, now_s)?;
+            let row = seal_resident(key, &mut sealer, &new, new_status, now_s)?;
             diesel::update(residents::table.find(ch.resident_id))
                 .set((
                     residents::status.eq(&row.status),
@@ -865,8 +868,12 @@ pub fn resident_count(conn: &mut DbConn) -> Result<i64> {
     Ok(residents::table.count().get_result(conn)?)
 }
 
-/// A large SQLite page cache while a bulk import runs (its indexes are keyed hashes, so
-/// inserts land all over the B-trees), and the usual one afterwards. PostgreSQL: nothing.
+/// SQLite settings for a bulk import, and back. On: a large page cache (the indexes are
+/// keyed hashes, so inserts land all over the B-trees) and, when this is the only connection
+/// to the file, the rollback journal instead of WAL — WAL handles a transaction of hundreds
+/// of megabytes poorly, while the rollback journal does not copy pages appended to the file.
+/// When other connections are open (a running server) the switch is refused and the import
+/// stays in WAL. Off: the usual cache and WAL. PostgreSQL: nothing.
 fn bulk_cache(conn: &mut DbConn, on: bool) -> Result<()> {
     if let DbConn::Sqlite(c) = conn {
         use diesel::connection::SimpleConnection;
@@ -876,6 +883,9 @@ fn bulk_cache(conn: &mut DbConn, on: bool) -> Result<()> {
             crate::db::SQLITE_CACHE_KIB
         };
         c.batch_execute(&format!("PRAGMA cache_size = -{kib};"))?;
+        let mode = if on { "DELETE" } else { "WAL" };
+        // The answer is the mode now in force; a refusal leaves WAL, which is correct too.
+        let _ = c.batch_execute(&format!("PRAGMA journal_mode = {mode};"));
     }
     Ok(())
 }
