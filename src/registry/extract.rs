@@ -882,7 +882,15 @@ fn bulk_cache(conn: &mut DbConn, on: bool) -> Result<()> {
         } else {
             crate::db::SQLITE_CACHE_KIB
         };
-        c.batch_execute(&format!("PRAGMA cache_size = -{kib};"))?;
+        // Worker threads let CREATE INDEX sort on every core.
+        let threads = if on {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            0
+        };
+        c.batch_execute(&format!(
+            "PRAGMA cache_size = -{kib}; PRAGMA threads = {threads};"
+        ))?;
         let mode = if on { "DELETE" } else { "WAL" };
         // The answer is the mode now in force; a refusal leaves WAL, which is correct too.
         let _ = c.batch_execute(&format!("PRAGMA journal_mode = {mode};"));
