@@ -33,7 +33,9 @@ fn main() {
         ca_passphrase: Some(Secret::new("benchmark passphrase".into())),
         ..Config::default()
     };
-    let pool = kofu::db::pool(&cfg.database_url(), threads as u32 + 1).unwrap();
+    // As the service opens it: a read pool and, on SQLite, a one-connection write pool.
+    let db = kofu::db::Db::open(&cfg.database_url(), threads as u32 + 1).unwrap();
+    let pool = db.read.clone();
     kofu::db::migrate(&mut pool.get().unwrap()).unwrap();
     let ca_cfg = CaConfig::load(&cfg.ca_config).unwrap();
     let now = chrono::Utc::now();
@@ -122,7 +124,7 @@ fn main() {
     }
 
     // One certificate per call (the CLI and API path), `threads` callers.
-    let single = run(&pool, &h, &req, count / 4, threads, 1);
+    let single = run(&db.write, &h, &req, count / 4, threads, 1);
     println!(
         "kofu_issue mode=single certificates={} threads={threads} seconds={:.3} per_second={:.0}",
         count / 4,
@@ -130,7 +132,7 @@ fn main() {
         (count / 4) as f64 / single
     );
     // Batches (the card-issuance path), `threads` callers each issuing `batch` at a time.
-    let batched = run(&pool, &h, &req, count, threads, batch);
+    let batched = run(&db.write, &h, &req, count, threads, batch);
     println!(
         "kofu_issue mode=batch batch={batch} certificates={count} threads={threads} seconds={batched:.3} per_second={:.0}",
         count as f64 / batched
@@ -156,15 +158,22 @@ fn run(
             let (pool, h, req) = (pool.clone(), Arc::clone(h), Arc::clone(req));
             let n = count / threads + usize::from(t < count % threads);
             std::thread::spawn(move || {
-                let mut conn = pool.get().unwrap();
+                // The service's SQLite write pool: one connection, lent per transaction.
+                let mut source = &pool;
                 let actor = Actor::new("bench", "operator");
                 let mut left = n;
                 while left > 0 {
                     let k = left.min(batch);
                     let reqs = vec![(*req).clone(); k];
-                    let issued =
-                        issuance::issue_batch(&mut conn, &h, &reqs, &actor, 1, chrono::Utc::now())
-                            .unwrap();
+                    let issued = issuance::issue_batch(
+                        &mut source,
+                        &h,
+                        &reqs,
+                        &actor,
+                        1,
+                        chrono::Utc::now(),
+                    )
+                    .unwrap();
                     assert_eq!(issued.len(), k);
                     left -= k;
                 }

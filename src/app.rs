@@ -94,6 +94,19 @@ impl AppState {
         Self::blocking(self.db.write.clone(), f).await
     }
 
+    /// Run blocking work that takes connections itself (for example issuance, which borrows
+    /// the write connection only for its short store phases, not while it signs).
+    pub async fn with_db<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Db) -> Result<T> + Send + 'static,
+    {
+        let db = self.db.clone();
+        actix_web::web::block(move || f(&db))
+            .await
+            .map_err(Error::from)?
+    }
+
     async fn blocking<T, F>(pool: crate::db::DbPool, f: F) -> Result<T>
     where
         T: Send + 'static,

@@ -43,7 +43,7 @@ pub struct Issued {
 
 /// Issue one certificate. `prefix` is this instance's serial prefix.
 pub fn issue(
-    conn: &mut DbConn,
+    conn: &mut impl ConnSource,
     h: &Hierarchy,
     req: &IssueRequest,
     actor: &Actor,
@@ -53,6 +53,34 @@ pub fn issue(
     issue_batch(conn, h, std::slice::from_ref(req), actor, prefix, now)?
         .pop()
         .ok_or_else(|| Error::Internal("empty issuance result".into()))
+}
+
+/// Where issuance takes a database connection for each of its two transactions. A plain
+/// connection serves both; a pool lends one per transaction, so concurrent callers (the
+/// SQLite write pool has one connection) queue for the short store phases and sign in
+/// parallel instead of holding a connection while they sign.
+pub trait ConnSource {
+    /// Run `f` on a connection.
+    fn with<T>(&mut self, f: impl FnOnce(&mut DbConn) -> Result<T>) -> Result<T>;
+}
+
+impl ConnSource for DbConn {
+    fn with<T>(&mut self, f: impl FnOnce(&mut DbConn) -> Result<T>) -> Result<T> {
+        f(self)
+    }
+}
+
+impl ConnSource for crate::db::PooledConn {
+    fn with<T>(&mut self, f: impl FnOnce(&mut DbConn) -> Result<T>) -> Result<T> {
+        f(self)
+    }
+}
+
+impl ConnSource for &crate::db::DbPool {
+    fn with<T>(&mut self, f: impl FnOnce(&mut DbConn) -> Result<T>) -> Result<T> {
+        let mut c = self.get()?;
+        f(&mut c)
+    }
 }
 
 /// One certificate on its way: where it is stored and what will be signed.
@@ -70,7 +98,7 @@ const PARALLEL_SIGNING_FROM: usize = 16;
 /// transaction, signed (across the machine's cores for larger batches), and all
 /// certificates stored in one transaction. A crash in between leaves `tbs_stored` rows.
 pub fn issue_batch(
-    conn: &mut DbConn,
+    conn: &mut impl ConnSource,
     h: &Hierarchy,
     reqs: &[IssueRequest],
     actor: &Actor,
@@ -97,42 +125,44 @@ pub fn issue_batch(
     let mut attempts = 0;
     let pending = loop {
         let serials: Vec<String> = drafts.iter().map(|(_, _, p)| p.serial().to_hex()).collect();
-        let stored = conn.transaction(|c| {
-            let rows: Vec<NewCertificate<'_>> = drafts
-                .iter()
-                .zip(&serials)
-                .map(|((req, ca_name, prepared), serial)| NewCertificate {
-                    serial,
-                    issuer: ca_name.as_str(),
-                    profile: req.profile.as_str(),
-                    state: state::TBS_STORED,
-                    tbs_der: Some(prepared.tbs_der()),
-                    not_before: prepared.not_before().timestamp(),
-                    not_after: prepared.not_after().timestamp(),
-                    created_at: now_s,
-                })
-                .collect();
-            let ids = CertificateRow::reserve_many(c, &rows)?;
-            let intents: Vec<(&str, String, String)> = drafts
-                .iter()
-                .zip(&serials)
-                .map(|((req, ca_name, _), serial)| {
-                    (
-                        "certificate.sign_intent",
-                        format!("serial:{serial}"),
-                        format!("ca={} profile={}", ca_name.as_str(), req.profile.as_str()),
-                    )
-                })
-                .collect();
-            audit::append_many(c, now_s, actor, &intents)?;
-            Ok::<_, Error>(ids)
+        let stored = conn.with(|db| {
+            db.transaction(|c| {
+                let rows: Vec<NewCertificate<'_>> = drafts
+                    .iter()
+                    .zip(&serials)
+                    .map(|((req, ca_name, prepared), serial)| NewCertificate {
+                        serial,
+                        issuer: ca_name.as_str(),
+                        profile: req.profile.as_str(),
+                        state: state::TBS_STORED,
+                        tbs_der: Some(prepared.tbs_der()),
+                        not_before: prepared.not_before().timestamp(),
+                        not_after: prepared.not_after().timestamp(),
+                        created_at: now_s,
+                    })
+                    .collect();
+                let ids = CertificateRow::reserve_many(c, &rows)?;
+                let intents: Vec<(&str, String, String)> = drafts
+                    .iter()
+                    .zip(&serials)
+                    .map(|((req, ca_name, _), serial)| {
+                        (
+                            "certificate.sign_intent",
+                            format!("serial:{serial}"),
+                            format!("ca={} profile={}", ca_name.as_str(), req.profile.as_str()),
+                        )
+                    })
+                    .collect();
+                audit::append_many(c, now_s, actor, &intents)?;
+                Ok::<_, Error>(ids)
+            })
         });
         match stored {
             Ok(ids) => break ids,
             Err(Error::Conflict(_)) if attempts < 3 => {
                 attempts += 1;
                 for (req, ca_name, prepared) in drafts.iter_mut() {
-                    if serial_taken(conn, &prepared.serial().to_hex())? {
+                    if conn.with(|db| serial_taken(db, &prepared.serial().to_hex()))? {
                         *prepared = prepare_one(h, req, *ca_name, prefix, now)?;
                     }
                 }
@@ -154,26 +184,28 @@ pub fn issue_batch(
     let signed = sign_all(h, pending)?;
 
     // 5. Store the certificates and record the issuance.
-    conn.transaction(|c| {
-        for (row_id, _, serial_hex, der) in &signed {
-            if CertificateRow::store_certificate(c, *row_id, der, now_s)? != 1 {
-                return Err(Error::Conflict(format!(
-                    "serial {serial_hex} was not awaiting its certificate"
-                )));
+    conn.with(|db| {
+        db.transaction(|c| {
+            for (row_id, _, serial_hex, der) in &signed {
+                if CertificateRow::store_certificate(c, *row_id, der, now_s)? != 1 {
+                    return Err(Error::Conflict(format!(
+                        "serial {serial_hex} was not awaiting its certificate"
+                    )));
+                }
             }
-        }
-        let issued: Vec<(&str, String, String)> = signed
-            .iter()
-            .map(|(_, ca, serial, _)| {
-                (
-                    "certificate.issued",
-                    format!("serial:{serial}"),
-                    format!("ca={}", ca.as_str()),
-                )
-            })
-            .collect();
-        audit::append_many(c, now_s, actor, &issued)?;
-        Ok(())
+            let issued: Vec<(&str, String, String)> = signed
+                .iter()
+                .map(|(_, ca, serial, _)| {
+                    (
+                        "certificate.issued",
+                        format!("serial:{serial}"),
+                        format!("ca={}", ca.as_str()),
+                    )
+                })
+                .collect();
+            audit::append_many(c, now_s, actor, &issued)?;
+            Ok(())
+        })
     })?;
     Ok(signed
         .into_iter()

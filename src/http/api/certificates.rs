@@ -67,7 +67,7 @@ pub async fn issue(
     let now = state.clock.now();
     let prefix = state.config.instance_prefix;
     let issued = state
-        .with_write(move |c| issuance::issue(c, &h, &req, &user.actor(), prefix, now))
+        .with_db(move |db| issuance::issue(&mut &db.write, &h, &req, &user.actor(), prefix, now))
         .await?;
     state
         .metrics
