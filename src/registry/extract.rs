@@ -785,28 +785,19 @@ pub fn apply_changes(
                 "death" => new_status = RegistryStatus::Deceased,
                 _ => {}
             }
-            let mut changed = Vec::new();
-            if new.name != old.name {
-                changed.push("name");
-            }
-            if new.name_kana != old.name_kana {
-                changed.push("name_kana");
-            }
-            if new.birth_date != old.birth_date {
-                changed.push("birth_date");
-            }
-            if new.sex != old.sex {
-                changed.push("sex");
-            }
-            if new.address != old.address {
-                changed.push("address");
-            }
-            if new.postal_code != old.postal_code {
-                changed.push("postal_code");
-            }
-            if new_status.as_str() != status {
-                changed.push("status");
-            }
+            // Which facts this event changed, for the revocation work that acts on them.
+            let changed: Vec<&str> = [
+                ("name", new.name != old.name),
+                ("name_kana", new.name_kana != old.name_kana),
+                ("birth_date", new.birth_date != old.birth_date),
+                ("sex", new.sex != old.sex),
+                ("address", new.address != old.address),
+                ("postal_code", new.postal_code != old.postal_code),
+                ("status", new_status.as_str() != status),
+            ]
+            .into_iter()
+            .filter_map(|(field, differs)| differs.then_some(field))
+            .collect();
             let row = seal_resident(key, &mut sealer, &new, new_status, now_s)?;
             diesel::update(residents::table.find(ch.resident_id))
                 .set((
