@@ -140,6 +140,18 @@ diesel::table! {
         decided_by -> Nullable<BigInt>,
         decided_at -> Nullable<BigInt>,
         decision_reason -> Nullable<Text>,
+        batch_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    issuance_batches (id) {
+        id -> BigInt,
+        reference -> Text,
+        state -> Text,
+        ordered_by -> BigInt,
+        ordered_at -> BigInt,
+        application_count -> BigInt,
     }
 }
 
@@ -159,4 +171,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     residents,
     registry_events,
     applications,
+    issuance_batches,
 );

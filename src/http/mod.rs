@@ -104,6 +104,12 @@ pub const ROUTES: &[RouteSpec] = &[
         Roles(&[Role::Clerk]),
     ),
     route("GET", "/api/v1/verification", Roles(&[Role::Clerk])),
+    route("POST", "/api/v1/batches", Roles(&[Role::Office])),
+    route(
+        "GET",
+        "/api/v1/batches/{id}",
+        Roles(&[Role::Office, Role::Operator]),
+    ),
     route(
         "POST",
         "/api/v1/certificates",
@@ -183,6 +189,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/api/v1/verification",
             web::get().to(api::applications::queue),
         )
+        .route("/api/v1/batches", web::post().to(api::batches::create))
+        .route("/api/v1/batches/{id}", web::get().to(api::batches::get))
         .route("/api/v1/me", web::get().to(api::me::get))
         .route("/api/v1/tokens", web::post().to(api::me::create_token))
         .route("/api/v1/users", web::get().to(api::users::list))

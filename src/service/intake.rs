@@ -37,6 +37,7 @@ pub fn labels(
         state::PENDING_VERIFICATION => "照合待ち",
         state::VERIFIED => "照合済（発券指示待ち）",
         state::REJECTED => "却下",
+        state::ORDERED => "発券指示済",
         _ => "その他",
     };
     let k = KINDS

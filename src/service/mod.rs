@@ -5,5 +5,6 @@ pub mod auth;
 pub mod ca;
 pub mod intake;
 pub mod issuance;
+pub mod orders;
 pub mod users;
 pub mod verification;

@@ -8,6 +8,7 @@ mod browser;
 mod certificates;
 mod common;
 mod intake;
+mod orders;
 mod pkcs11;
 mod registry;
 mod routes;

@@ -14,6 +14,8 @@ pub mod state {
     pub const VERIFIED: &str = "verified";
     /// Rejected by the clerk.
     pub const REJECTED: &str = "rejected";
+    /// In an issuance order (発券指示), waiting for its card to be written.
+    pub const ORDERED: &str = "ordered";
 }
 
 /// An application row.
@@ -39,6 +41,7 @@ pub struct ApplicationRow {
     pub decided_by: Option<i64>,
     pub decided_at: Option<i64>,
     pub decision_reason: Option<String>,
+    pub batch_id: Option<i64>,
 }
 
 /// A new application.
