@@ -165,9 +165,17 @@ async fn orders_respect_separation_of_duties() {
             .map(|a| a["state"].as_str().unwrap())
             .collect();
         assert_eq!(states, ["ordered", "ordered"]);
+        kofu::audit::verify(&mut env.conn()).unwrap();
+        let audit = kofu::audit::list(&mut env.conn(), None, 50).unwrap();
+        assert!(audit.iter().any(|e| e.action == "batch.order"
+            && e.actor == "office-b"
+            && e.detail == "applications=2"));
         assert_eq!(
-            kofu::audit::verify(&mut env.conn()).unwrap().entries > 0,
-            true
+            audit
+                .iter()
+                .filter(|e| e.action == "application.ordered")
+                .count(),
+            2
         );
     }
 }
