@@ -4,6 +4,7 @@
 pub mod app;
 pub mod audit;
 pub mod ca;
+pub mod card;
 pub mod cli;
 pub mod clock;
 pub mod config;
