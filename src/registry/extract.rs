@@ -131,10 +131,8 @@ impl Errors {
 /// column's index.
 fn open_csv<R: Read>(
     input: R,
-    columns: &[&str],
-) -> Result<(csv::Reader<R>, HashMap<&'static str, usize>)>
-where
-{
+    columns: &'static [&'static str],
+) -> Result<(csv::Reader<R>, HashMap<&'static str, usize>)> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)
@@ -155,7 +153,7 @@ where
     for col in columns {
         match headers.iter().position(|h| h == *col) {
             Some(i) => {
-                index.insert(leak_name(col), i);
+                index.insert(*col, i);
             }
             None => errors.push(FieldError {
                 line: Some(1),
@@ -178,16 +176,6 @@ where
     } else {
         Err(Error::Invalid(errors))
     }
-}
-
-/// Column names are the constants above; map them back to their 'static form.
-fn leak_name(col: &str) -> &'static str {
-    EXTRACT_COLUMNS
-        .iter()
-        .chain(CHANGE_COLUMNS.iter())
-        .find(|c| **c == col)
-        .copied()
-        .unwrap_or("column")
 }
 
 fn parse_status(s: &str) -> Option<RegistryStatus> {

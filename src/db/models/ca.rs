@@ -30,7 +30,7 @@ impl CaRow {
     }
 }
 
-/// Issuance states of a certificate row: reserved → tbs_stored → issued (or abandoned).
+/// Issuance states of a certificate row: reserved → tbs_stored → issued.
 pub mod state {
     /// Serial reserved, nothing else yet.
     pub const RESERVED: &str = "reserved";
@@ -38,8 +38,6 @@ pub mod state {
     pub const TBS_STORED: &str = "tbs_stored";
     /// Signed and stored.
     pub const ISSUED: &str = "issued";
-    /// Never signed (lint failure or abandoned intent).
-    pub const ABANDONED: &str = "abandoned";
 }
 
 /// A certificate row to insert with its TBS (state `tbs_stored`).
@@ -162,17 +160,6 @@ impl CertificateRow {
         .execute(conn)
     }
 
-    /// Mark a reservation abandoned (nothing was signed).
-    pub fn abandon(conn: &mut DbConn, id: i64) -> QueryResult<usize> {
-        diesel::update(
-            certificates::table
-                .filter(certificates::id.eq(id))
-                .filter(certificates::state.eq_any([state::RESERVED, state::TBS_STORED])),
-        )
-        .set(certificates::state.eq(state::ABANDONED))
-        .execute(conn)
-    }
-
     /// A certificate by serial (hex).
     pub fn by_serial(conn: &mut DbConn, serial: &str) -> QueryResult<Option<CertificateRow>> {
         certificates::table
@@ -180,13 +167,5 @@ impl CertificateRow {
             .select(CertificateRow::as_select())
             .first(conn)
             .optional()
-    }
-
-    /// Count of rows in a state.
-    pub fn count_in_state(conn: &mut DbConn, st: &str) -> QueryResult<i64> {
-        certificates::table
-            .filter(certificates::state.eq(st))
-            .count()
-            .get_result(conn)
     }
 }
