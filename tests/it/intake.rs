@@ -26,30 +26,6 @@ pub fn application(name: &str, kana: &str, dob: &str, address: &str, muni: &str)
     })
 }
 
-macro_rules! call {
-    ($app:expr, $method:ident, $uri:expr, $token:expr) => {{
-        let req = test::TestRequest::$method()
-            .uri(&$uri)
-            .insert_header(("authorization", format!("Bearer {}", $token)));
-        let resp = test::call_service(&$app, req.to_request()).await;
-        let status = resp.status();
-        let body: Value =
-            serde_json::from_slice(&test::read_body(resp).await).unwrap_or(Value::Null);
-        (status, body)
-    }};
-    ($app:expr, $method:ident, $uri:expr, $token:expr, $json:expr) => {{
-        let req = test::TestRequest::$method()
-            .uri(&$uri)
-            .insert_header(("authorization", format!("Bearer {}", $token)))
-            .set_json($json);
-        let resp = test::call_service(&$app, req.to_request()).await;
-        let status = resp.status();
-        let body: Value =
-            serde_json::from_slice(&test::read_body(resp).await).unwrap_or(Value::Null);
-        (status, body)
-    }};
-}
-
 #[actix_web::test]
 async fn intake_check_and_decision_through_the_api() {
     for env in envs() {

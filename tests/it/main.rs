@@ -2,11 +2,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[macro_use]
+mod common;
+
 mod audit;
 mod bad_input;
 mod browser;
 mod certificates;
-mod common;
 mod intake;
 mod orders;
 mod pkcs11;

@@ -9,24 +9,7 @@ use actix_web::test;
 use kofu::audit::Actor;
 use kofu::registry::extract::{self, DEMO_EXTRACT};
 use kofu::service::users::Role;
-use serde_json::{Value, json};
-
-/// Send `req` with a bearer token; the status and the JSON body.
-macro_rules! call {
-    ($app:expr, $req:expr, $token:expr) => {{
-        let resp = test::call_service(
-            $app,
-            $req.insert_header(("authorization", format!("Bearer {}", $token)))
-                .to_request(),
-        )
-        .await;
-        let status = resp.status();
-        (
-            status,
-            serde_json::from_slice::<Value>(&test::read_body(resp).await).unwrap_or(Value::Null),
-        )
-    }};
-}
+use serde_json::json;
 
 #[actix_web::test]
 async fn orders_respect_separation_of_duties() {
@@ -70,34 +53,28 @@ async fn orders_respect_separation_of_duties() {
         ] {
             let mut a = application(name, kana, dob, address, "131016");
             a["sex"] = json!(sex);
-            let (st, b) = call!(
-                &app,
-                test::TestRequest::post()
-                    .uri("/api/v1/applications")
-                    .set_json(a),
-                &recorder
-            );
+            let (st, b) = call!(app, post, "/api/v1/applications", recorder, a);
             assert_eq!(st, StatusCode::CREATED);
             ids.push(b["id"].as_i64().unwrap());
         }
         for id in &ids[..2] {
             let (st, b) = call!(
-                &app,
-                test::TestRequest::post()
-                    .uri(&format!("/api/v1/applications/{id}/decision"))
-                    .set_json(json!({"approve": true})),
-                &clerk
+                app,
+                post,
+                format!("/api/v1/applications/{id}/decision"),
+                clerk,
+                json!({"approve": true})
             );
             assert_eq!(st, StatusCode::OK, "{b}");
         }
 
         // The person who recorded them may not order them.
         let (st, b) = call!(
-            &app,
-            test::TestRequest::post()
-                .uri("/api/v1/batches")
-                .set_json(json!({"application_ids": &ids[..2]})),
-            &recorder
+            app,
+            post,
+            "/api/v1/batches",
+            recorder,
+            json!({"application_ids": &ids[..2]})
         );
         assert_eq!(st, StatusCode::FORBIDDEN, "{b}");
         assert!(
@@ -113,21 +90,21 @@ async fn orders_respect_separation_of_duties() {
 
         // Only verified applications; the pending one is named.
         let (st, b) = call!(
-            &app,
-            test::TestRequest::post()
-                .uri("/api/v1/batches")
-                .set_json(json!({"application_ids": &ids})),
-            &orderer
+            app,
+            post,
+            "/api/v1/batches",
+            orderer,
+            json!({"application_ids": &ids})
         );
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(b["errors"][0]["field"], format!("application {}", ids[2]));
         assert_eq!(
             call!(
-                &app,
-                test::TestRequest::post()
-                    .uri("/api/v1/batches")
-                    .set_json(json!({"application_ids": []})),
-                &orderer
+                app,
+                post,
+                "/api/v1/batches",
+                orderer,
+                json!({"application_ids": []})
             )
             .0,
             StatusCode::UNPROCESSABLE_ENTITY
@@ -135,28 +112,24 @@ async fn orders_respect_separation_of_duties() {
 
         // Another office member orders them, once.
         let (st, batch) = call!(
-            &app,
-            test::TestRequest::post()
-                .uri("/api/v1/batches")
-                .set_json(json!({"application_ids": &ids[..2]})),
-            &orderer
+            app,
+            post,
+            "/api/v1/batches",
+            orderer,
+            json!({"application_ids": &ids[..2]})
         );
         assert_eq!(st, StatusCode::CREATED, "{batch}");
         assert_eq!(batch["application_count"], 2);
         let (st, again) = call!(
-            &app,
-            test::TestRequest::post()
-                .uri("/api/v1/batches")
-                .set_json(json!({"application_ids": &ids[..2]})),
-            &orderer
+            app,
+            post,
+            "/api/v1/batches",
+            orderer,
+            json!({"application_ids": &ids[..2]})
         );
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{again}");
         let id = batch["id"].as_i64().unwrap();
-        let (st, shown) = call!(
-            &app,
-            test::TestRequest::get().uri(&format!("/api/v1/batches/{id}")),
-            &orderer
-        );
+        let (st, shown) = call!(app, get, format!("/api/v1/batches/{id}"), orderer);
         assert_eq!(st, StatusCode::OK);
         let states: Vec<&str> = shown["applications"]
             .as_array()

@@ -4,6 +4,25 @@
 
 #![allow(dead_code)]
 
+/// Call the app with a bearer token: `call!(app, post, uri, token)` or with a JSON body
+/// `call!(app, post, uri, token, json)`. Gives the status and the JSON body (Null if none).
+macro_rules! call {
+    (@send $app:expr, $req:expr, $token:expr) => {{
+        let req = $req.insert_header(("authorization", format!("Bearer {}", $token)));
+        let resp = actix_web::test::call_service(&$app, req.to_request()).await;
+        let status = resp.status();
+        let body: serde_json::Value =
+            serde_json::from_slice(&actix_web::test::read_body(resp).await).unwrap_or(serde_json::Value::Null);
+        (status, body)
+    }};
+    ($app:expr, $method:ident, $uri:expr, $token:expr) => {
+        call!(@send $app, actix_web::test::TestRequest::$method().uri(&$uri), $token)
+    };
+    ($app:expr, $method:ident, $uri:expr, $token:expr, $json:expr) => {
+        call!(@send $app, actix_web::test::TestRequest::$method().uri(&$uri).set_json($json), $token)
+    };
+}
+
 use chrono::{DateTime, TimeZone, Utc};
 use diesel::{Connection, RunQueryDsl};
 use kofu::audit::Actor;
