@@ -245,7 +245,7 @@ fn seal_resident(
         status: status.as_str().into(),
         dob_key: dob_key(key, &rec.municipality_code, rec.birth_date),
         name_key: name_key(key, &rec.municipality_code, &rec.name),
-        pii: sealer.seal_json(RESIDENTS_TABLE, rec)?,
+        pii: sealer.seal_json(RESIDENTS_TABLE, &super::Sealed(rec))?,
         updated_at: now,
     })
 }
@@ -747,7 +747,7 @@ pub fn apply_changes(
                 .find(ch.resident_id)
                 .select((residents::status, residents::pii))
                 .first(c)?;
-            let old: ResidentRecord = key.open_json(RESIDENTS_TABLE, &sealed)?;
+            let super::Opened(old) = key.open_json(RESIDENTS_TABLE, &sealed)?;
             let mut new = old.clone();
             let mut new_status = RegistryStatus::parse(&status).unwrap_or(RegistryStatus::Resident);
             if let Some(v) = &ch.name {
