@@ -111,6 +111,74 @@ pub fn ca_issue(
     Ok(())
 }
 
+/// `kofu batch run ID`: writes the batch's cards with a progress bar; a rerun resumes.
+pub fn batch_run(cfg: &Config, id: i64) -> Result<()> {
+    let key = cfg.require_data_key()?;
+    let pool = open(cfg)?;
+    let h = ca_service::load(&mut *pool.get()?, cfg, CaConfig::load(&cfg.ca_config)?)?;
+    let readers = crate::card::token::Readers::open(&cfg.cards.module)?;
+    let runner = crate::service::batches::Runner {
+        db: &pool,
+        ca: &h,
+        key: &key,
+        readers: &readers,
+        keygen: cfg.cards.keygen()?,
+        workers: cfg.cards.workers(),
+        prefix: cfg.instance_prefix,
+        clock: &SystemClock,
+        actor: Actor::cli(),
+        lock_dir: &cfg.data_dir.join("locks"),
+    };
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} batch {msg} [{bar:40}] {pos}/{len} cards ({per_sec}, {eta} left)",
+        )
+        .map_err(|e| Error::Internal(format!("progress template: {e}")))?
+        .progress_chars("=> "),
+    );
+    bar.set_message(id.to_string());
+    let summary = runner.run(id, &|p| {
+        bar.set_length(p.total as u64);
+        bar.set_position(p.written as u64);
+    })?;
+    bar.finish_and_clear();
+    println!(
+        "batch {}: {} of {} cards written",
+        summary.reference, summary.written, summary.total
+    );
+    if summary.failed.is_empty() {
+        Ok(())
+    } else {
+        for (app, why) in &summary.failed {
+            eprintln!("application {app}: {why}");
+        }
+        Err(Error::Unavailable(format!(
+            "{} card(s) not written; fix the cause and run `kofu batch run {id}` again",
+            summary.failed.len()
+        )))
+    }
+}
+
+/// `kofu batch show ID`.
+pub fn batch_show(cfg: &Config, id: i64) -> Result<()> {
+    let pool = open(cfg)?;
+    let mut conn = pool.get()?;
+    let (batch, _) = crate::service::orders::show(&mut conn, id)?;
+    println!(
+        "batch {} ({}): {} applications",
+        batch.reference, batch.state, batch.application_count
+    );
+    for card in crate::service::batches::cards(&mut conn, id)? {
+        println!(
+            "{}  {}",
+            crate::card::number::display(&card.card_number),
+            card.state
+        );
+    }
+    Ok(())
+}
+
 /// `kofu user add`.
 pub fn user_add(cfg: &Config, role: &str, municipality: Option<&str>, name: &str) -> Result<()> {
     let role = Role::parse(role)?;

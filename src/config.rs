@@ -78,6 +78,51 @@ impl Default for RegistryConfig {
     }
 }
 
+/// IC cards: the PKCS#11 module of the card readers and how keys are made.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CardConfig {
+    /// PKCS#11 module of the card readers: SoftHSM2 in development (each token a card),
+    /// OpenSC (`/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so`) for real readers.
+    pub module: PathBuf,
+    /// `auto` (on the card when it can generate RSA keys, else in software and written),
+    /// `card` or `software`.
+    pub keygen: String,
+    /// Cards written at once (0: one per CPU core).
+    pub workers: usize,
+}
+
+impl Default for CardConfig {
+    fn default() -> Self {
+        CardConfig {
+            module: PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"),
+            keygen: "auto".into(),
+            workers: 0,
+        }
+    }
+}
+
+impl CardConfig {
+    /// The key generation mode.
+    pub fn keygen(&self) -> Result<crate::card::token::Keygen> {
+        crate::card::token::Keygen::parse(&self.keygen).ok_or_else(|| {
+            Error::Config(format!(
+                "cards.keygen: expected auto, card or software, got {:?}",
+                self.keygen
+            ))
+        })
+    }
+
+    /// Cards written at once.
+    pub fn workers(&self) -> usize {
+        if self.workers == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            self.workers
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -119,6 +164,8 @@ pub struct Config {
     pub registry: RegistryConfig,
     /// Load the synthetic demo registry extract on first start (development only).
     pub demo_data: bool,
+    /// IC cards.
+    pub cards: CardConfig,
 }
 
 impl Default for Config {
@@ -141,6 +188,7 @@ impl Default for Config {
             data_key: None,
             registry: RegistryConfig::default(),
             demo_data: true,
+            cards: CardConfig::default(),
         }
     }
 }
@@ -240,6 +288,17 @@ impl Config {
         if let Some(v) = get("KOFU_DEMO_DATA") {
             self.demo_data = matches!(v.as_str(), "1" | "true" | "yes");
         }
+        if let Some(v) = get("KOFU_CARD_MODULE") {
+            self.cards.module = v.into();
+        }
+        if let Some(v) = get("KOFU_CARD_KEYGEN") {
+            self.cards.keygen = v;
+        }
+        if let Some(v) = get("KOFU_CARD_WORKERS") {
+            self.cards.workers = v
+                .parse()
+                .map_err(|_| Error::Config(format!("KOFU_CARD_WORKERS: not a number: {v:?}")))?;
+        }
         if let Some(v) = get("KOFU_POOL_SIZE") {
             self.pool_size = v
                 .parse()
@@ -270,6 +329,7 @@ impl Config {
                 )));
             }
         }
+        self.cards.keygen()?;
         if !(self.public_base_url.starts_with("http://")
             || self.public_base_url.starts_with("https://"))
         {

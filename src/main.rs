@@ -50,6 +50,25 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Issuance batches (発券): writing the cards of an issuance order.
+    Batch {
+        #[command(subcommand)]
+        command: BatchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BatchCommand {
+    /// Write every card of batch ID not yet written (resumes an interrupted run).
+    Run {
+        /// The batch id (from the issuance order).
+        id: i64,
+    },
+    /// The batch's cards and how far each got.
+    Show {
+        /// The batch id.
+        id: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -170,6 +189,12 @@ fn main() -> ExitCode {
         Command::Audit {
             command: AuditCommand::Verify,
         } => cli::audit_verify(&cfg),
+        Command::Batch {
+            command: BatchCommand::Run { id },
+        } => cli::batch_run(&cfg, id),
+        Command::Batch {
+            command: BatchCommand::Show { id },
+        } => cli::batch_show(&cfg, id),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -342,48 +342,59 @@ impl Pkcs11Token {
     }
 
     fn public_key(&self, handle: ObjectHandle) -> Result<(Vec<u8>, KeyAlgorithm)> {
-        let attrs = self.with_session(|s| {
-            s.get_attributes(
-                handle,
-                &[
-                    AttributeType::KeyType,
-                    AttributeType::Modulus,
-                    AttributeType::PublicExponent,
-                    AttributeType::EcPoint,
-                ],
-            )
-        })?;
-        let mut key_type = None;
-        let (mut n, mut e, mut point) = (None, None, None);
-        for a in attrs {
-            match a {
-                Attribute::KeyType(k) => key_type = Some(k),
-                Attribute::Modulus(v) => n = Some(v),
-                Attribute::PublicExponent(v) => e = Some(v),
-                Attribute::EcPoint(v) => point = Some(v),
-                _ => {}
-            }
-        }
-        let pkey: PKey<Public> = match (key_type, n, e, point) {
-            (Some(KeyType::RSA), Some(n), Some(e), _) => {
-                PKey::from_rsa(openssl::rsa::Rsa::from_public_components(
-                    BigNum::from_slice(&n)?,
-                    BigNum::from_slice(&e)?,
-                )?)?
-            }
-            (Some(KeyType::EC), _, _, Some(point)) => {
-                // CKA_EC_POINT is a DER OCTET STRING around the uncompressed point.
-                let raw = der::asn1::OctetString::from_der(&point)?.into_bytes();
-                let group =
-                    openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)?;
-                let mut ctx = openssl::bn::BigNumContext::new()?;
-                let p = openssl::ec::EcPoint::from_bytes(&group, &raw, &mut ctx)?;
-                PKey::from_ec_key(openssl::ec::EcKey::from_public_key(&group, &p)?)?
-            }
-            _ => return Err(Error::Crypto("unsupported key type on token".into())),
-        };
-        Ok((pkey.public_key_to_der()?, algorithm_of(&pkey)?))
+        let s = self
+            .session
+            .lock()
+            .map_err(|_| Error::Internal("PKCS#11 session lock poisoned".into()))?;
+        public_key_of(&s, handle)
     }
+}
+
+/// The SubjectPublicKeyInfo (DER) and algorithm of the public key object `handle`.
+pub(crate) fn public_key_of(
+    session: &Session,
+    handle: ObjectHandle,
+) -> Result<(Vec<u8>, KeyAlgorithm)> {
+    let attrs = session
+        .get_attributes(
+            handle,
+            &[
+                AttributeType::KeyType,
+                AttributeType::Modulus,
+                AttributeType::PublicExponent,
+                AttributeType::EcPoint,
+            ],
+        )
+        .map_err(|e| Error::Crypto(format!("PKCS#11: {e}")))?;
+    let mut key_type = None;
+    let (mut n, mut e, mut point) = (None, None, None);
+    for a in attrs {
+        match a {
+            Attribute::KeyType(k) => key_type = Some(k),
+            Attribute::Modulus(v) => n = Some(v),
+            Attribute::PublicExponent(v) => e = Some(v),
+            Attribute::EcPoint(v) => point = Some(v),
+            _ => {}
+        }
+    }
+    let pkey: PKey<Public> = match (key_type, n, e, point) {
+        (Some(KeyType::RSA), Some(n), Some(e), _) => {
+            PKey::from_rsa(openssl::rsa::Rsa::from_public_components(
+                BigNum::from_slice(&n)?,
+                BigNum::from_slice(&e)?,
+            )?)?
+        }
+        (Some(KeyType::EC), _, _, Some(point)) => {
+            // CKA_EC_POINT is a DER OCTET STRING around the uncompressed point.
+            let raw = der::asn1::OctetString::from_der(&point)?.into_bytes();
+            let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)?;
+            let mut ctx = openssl::bn::BigNumContext::new()?;
+            let p = openssl::ec::EcPoint::from_bytes(&group, &raw, &mut ctx)?;
+            PKey::from_ec_key(openssl::ec::EcKey::from_public_key(&group, &p)?)?
+        }
+        _ => return Err(Error::Crypto("unsupported key type on token".into())),
+    };
+    Ok((pkey.public_key_to_der()?, algorithm_of(&pkey)?))
 }
 
 /// A key pair that lives on a PKCS#11 token.

@@ -89,6 +89,24 @@ diesel::table! {
         not_after -> BigInt,
         created_at -> BigInt,
         issued_at -> Nullable<BigInt>,
+        card_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    cards (id) {
+        id -> BigInt,
+        card_number -> Text,
+        application_id -> BigInt,
+        batch_id -> BigInt,
+        state -> Text,
+        chip_serial -> Nullable<Text>,
+        keygen -> Nullable<Text>,
+        pins -> Nullable<Binary>,
+        expires_on -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        written_at -> Nullable<BigInt>,
     }
 }
 
@@ -172,4 +190,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     registry_events,
     applications,
     issuance_batches,
+    cards,
 );

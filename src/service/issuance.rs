@@ -105,6 +105,23 @@ pub fn issue_batch(
     prefix: u16,
     now: DateTime<Utc>,
 ) -> Result<Vec<Issued>> {
+    issue_for_cards(conn, h, reqs, &vec![None; reqs.len()], actor, prefix, now)
+}
+
+/// [`issue_batch`], with each certificate row linked to the card its key lives on
+/// (`card_ids[i]` for `reqs[i]`), in the same transaction that records the intent to sign.
+pub fn issue_for_cards(
+    conn: &mut impl ConnSource,
+    h: &Hierarchy,
+    reqs: &[IssueRequest],
+    card_ids: &[Option<i64>],
+    actor: &Actor,
+    prefix: u16,
+    now: DateTime<Utc>,
+) -> Result<Vec<Issued>> {
+    if card_ids.len() != reqs.len() {
+        return Err(Error::Internal("one card id per request".into()));
+    }
     let now_s = now.timestamp();
 
     // 1–2. Check and lint everything before storing anything.
@@ -130,16 +147,20 @@ pub fn issue_batch(
                 let rows: Vec<NewCertificate<'_>> = drafts
                     .iter()
                     .zip(&serials)
-                    .map(|((req, ca_name, prepared), serial)| NewCertificate {
-                        serial,
-                        issuer: ca_name.as_str(),
-                        profile: req.profile.as_str(),
-                        state: state::TBS_STORED,
-                        tbs_der: Some(prepared.tbs_der()),
-                        not_before: prepared.not_before().timestamp(),
-                        not_after: prepared.not_after().timestamp(),
-                        created_at: now_s,
-                    })
+                    .zip(card_ids)
+                    .map(
+                        |(((req, ca_name, prepared), serial), card_id)| NewCertificate {
+                            serial,
+                            issuer: ca_name.as_str(),
+                            profile: req.profile.as_str(),
+                            state: state::TBS_STORED,
+                            tbs_der: Some(prepared.tbs_der()),
+                            not_before: prepared.not_before().timestamp(),
+                            not_after: prepared.not_after().timestamp(),
+                            created_at: now_s,
+                            card_id: *card_id,
+                        },
+                    )
                     .collect();
                 let ids = CertificateRow::reserve_many(c, &rows)?;
                 let intents: Vec<(&str, String, String)> = drafts

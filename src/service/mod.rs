@@ -2,6 +2,7 @@
 //! inside a caller's transaction.
 
 pub mod auth;
+pub mod batches;
 pub mod ca;
 pub mod intake;
 pub mod issuance;

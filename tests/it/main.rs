@@ -8,6 +8,7 @@ mod common;
 mod audit;
 mod bad_input;
 mod browser;
+mod cards;
 mod certificates;
 mod intake;
 mod orders;

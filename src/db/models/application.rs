@@ -16,6 +16,8 @@ pub mod state {
     pub const REJECTED: &str = "rejected";
     /// In an issuance order (発券指示), waiting for its card to be written.
     pub const ORDERED: &str = "ordered";
+    /// Its card is written (keys, certificates, card number, PINs) and read back.
+    pub const ISSUED: &str = "issued";
 }
 
 /// An application row.

@@ -38,6 +38,9 @@ pub mod state {
     pub const TBS_STORED: &str = "tbs_stored";
     /// Signed and stored.
     pub const ISSUED: &str = "issued";
+    /// The intent to sign was recorded but the certificate never stored (the process died
+    /// between signing and storing; the signature never left memory). Never issued.
+    pub const ABANDONED: &str = "abandoned";
 }
 
 /// A certificate row to insert with its TBS (state `tbs_stored`).
@@ -52,6 +55,8 @@ pub struct NewCertificate<'a> {
     pub not_before: i64,
     pub not_after: i64,
     pub created_at: i64,
+    /// The card the certificate's key lives on (holder certificates from a batch).
+    pub card_id: Option<i64>,
 }
 
 /// A certificate row.

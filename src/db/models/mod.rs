@@ -2,4 +2,5 @@
 
 pub mod application;
 pub mod ca;
+pub mod card;
 pub mod user;

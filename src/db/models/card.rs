@@ -1,0 +1,97 @@
+//! Cards: one per ordered application, with how far writing it got.
+
+use crate::db::DbConn;
+use crate::db::schema::cards;
+use diesel::prelude::*;
+
+/// How far a card got. Each step is a conditional update from the one before.
+pub mod state {
+    /// Card number reserved and PINs drawn; the card not yet touched.
+    pub const ALLOCATED: &str = "allocated";
+    /// The card initialised with its number and PINs.
+    pub const PERSONALISED: &str = "personalised";
+    /// Its certificates are issued.
+    pub const CERTIFIED: &str = "certified";
+    /// Everything written and read back: the card counts as written.
+    pub const WRITTEN: &str = "written";
+    /// Writing was cut off and the card can no longer be found or opened; never used again.
+    pub const SPOILED: &str = "spoiled";
+}
+
+/// A card row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = cards)]
+pub struct CardRow {
+    pub id: i64,
+    pub card_number: String,
+    pub application_id: i64,
+    pub batch_id: i64,
+    pub state: String,
+    pub chip_serial: Option<String>,
+    pub keygen: Option<String>,
+    pub pins: Option<Vec<u8>>,
+    pub expires_on: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub written_at: Option<i64>,
+}
+
+/// A card to insert.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = cards)]
+pub struct NewCard<'a> {
+    pub card_number: &'a str,
+    pub application_id: i64,
+    pub batch_id: i64,
+    pub state: &'a str,
+    pub pins: Option<&'a [u8]>,
+    pub expires_on: &'a str,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl CardRow {
+    /// The live (not spoiled) card of an application.
+    pub fn for_application(conn: &mut DbConn, application_id: i64) -> QueryResult<Option<Self>> {
+        cards::table
+            .filter(cards::application_id.eq(application_id))
+            .filter(cards::state.ne(state::SPOILED))
+            .select(CardRow::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    /// The cards of a batch.
+    pub fn for_batch(conn: &mut DbConn, batch_id: i64) -> QueryResult<Vec<Self>> {
+        cards::table
+            .filter(cards::batch_id.eq(batch_id))
+            .order(cards::id.asc())
+            .select(CardRow::as_select())
+            .load(conn)
+    }
+
+    /// Insert; returns the id. A taken card number is a unique violation.
+    pub fn insert(conn: &mut DbConn, row: &NewCard<'_>) -> QueryResult<i64> {
+        diesel::insert_into(cards::table)
+            .values(row)
+            .returning(cards::id)
+            .get_result(conn)
+    }
+
+    /// Move from `from` to `to`; returns rows changed (0: not in `from`).
+    pub fn advance(
+        conn: &mut DbConn,
+        id: i64,
+        from: &str,
+        to: &str,
+        now: i64,
+    ) -> QueryResult<usize> {
+        diesel::update(
+            cards::table
+                .filter(cards::id.eq(id))
+                .filter(cards::state.eq(from)),
+        )
+        .set((cards::state.eq(to), cards::updated_at.eq(now)))
+        .execute(conn)
+    }
+}

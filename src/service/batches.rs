@@ -1,0 +1,727 @@
+//! Running an issuance batch (SPEC §2.4): for each ordered application, a card number, PINs,
+//! key pairs on the card, the two certificates, everything written to the card and read back.
+//!
+//! Crash safety: every step that touches the card or the CA is preceded by a database record
+//! that lets a rerun resume it, never repeat it.
+//! - The card number and sealed PINs are stored (`allocated`) before the card is touched;
+//!   a rerun takes the same number for the same application.
+//! - Personalising wipes and initialises the card; a rerun of an `allocated` card redoes
+//!   it on the same card (it carries the number as its label) or on a blank one.
+//! - Key pairs are found on the card by id before any is generated.
+//! - Certificates go through the issuer, which records the intent to sign before signing;
+//!   an intent whose certificate never got stored (the process died in between; the
+//!   signature never left memory) is marked abandoned on rerun and a new certificate
+//!   issued; a stored certificate is reused, never issued again.
+//! - Writing replaces objects by id, so it can be repeated; the card counts as written
+//!   only after reading it back matches.
+//!
+//! Two runs of one batch are kept apart by an OS file lock (the card readers hang off one
+//! machine); the lock goes with the process, so `kill -9` never leaves it held.
+
+use crate::audit::{self, Actor};
+use crate::ca::Hierarchy;
+use crate::ca::csr::CheckedCsr;
+use crate::ca::identity::Identity;
+use crate::ca::profile::Profile;
+use crate::ca::validity;
+use crate::card::pin::{self, Pins};
+use crate::card::token::{Card, Keygen, Origin, Purpose, Readers};
+use crate::card::{FaceData, label, number};
+use crate::clock::Clock;
+use crate::db::models::application::{ApplicationRow, state as app_state};
+use crate::db::models::ca::state as cert_state;
+use crate::db::models::card::{CardRow, NewCard, state};
+use crate::db::schema::{applications, cards, certificates, issuance_batches};
+use crate::db::{DbConn, DbPool};
+use crate::error::{Error, Result};
+use crate::pii::DataKey;
+use crate::service::intake;
+use crate::service::issuance::{self, ConnSource, IssueRequest};
+use diesel::prelude::*;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The sealing domain of card PINs.
+const PINS_TABLE: &str = "cards.pins";
+/// Youngest holder who gets a signing key and certificate.
+pub const SIGNING_MIN_AGE: u32 = 15;
+
+/// What the runner needs besides the database.
+pub struct Runner<'a> {
+    /// The write pool.
+    pub db: &'a DbPool,
+    /// The CA.
+    pub ca: &'a Hierarchy,
+    /// The personal-data key (applicant data, PIN sealing, SO PIN derivation).
+    pub key: &'a DataKey,
+    /// The card readers.
+    pub readers: &'a Readers,
+    /// How key pairs are made.
+    pub keygen: Keygen,
+    /// Cards written at once.
+    pub workers: usize,
+    /// This instance's serial prefix.
+    pub prefix: u16,
+    /// Time.
+    pub clock: &'a dyn Clock,
+    /// Who runs the batch.
+    pub actor: Actor,
+    /// Where the run lock lives (the data directory).
+    pub lock_dir: &'a Path,
+}
+
+/// How far a run got.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Progress {
+    /// Cards written.
+    pub written: usize,
+    /// Cards in the batch.
+    pub total: usize,
+}
+
+/// The end of a run.
+#[derive(Debug, serde::Serialize)]
+pub struct RunSummary {
+    /// Batch reference.
+    pub reference: String,
+    /// Cards written (in this run and before).
+    pub written: usize,
+    /// Cards in the batch.
+    pub total: usize,
+    /// Cards that failed in this run: application reference and what went wrong.
+    pub failed: Vec<(String, String)>,
+}
+
+/// The security-officer PIN of a card, derived from its number with the data key: the office
+/// can re-derive it to unblock a card, and it is stored nowhere.
+pub fn so_pin(key: &DataKey, card_number: &str) -> String {
+    key.index(&["card-so-pin", card_number])
+}
+
+/// A card's PINs, while they are still kept for the PIN mailer.
+pub fn pins(key: &DataKey, card: &CardRow) -> Result<Option<Pins>> {
+    card.pins
+        .as_ref()
+        .map(|sealed| key.open_json(PINS_TABLE, sealed))
+        .transpose()
+}
+
+impl Runner<'_> {
+    /// Run batch `id` to the end: every card not yet written is written. Progress is
+    /// reported after each card.
+    pub fn run(&self, id: i64, progress: &(dyn Fn(Progress) + Sync)) -> Result<RunSummary> {
+        std::fs::create_dir_all(self.lock_dir)
+            .map_err(|e| Error::Internal(format!("lock directory: {e}")))?;
+        let lock_path = self.lock_dir.join(format!("batch-{id}.lock"));
+        let lock = std::fs::File::create(&lock_path)
+            .map_err(|e| Error::Internal(format!("{}: {e}", lock_path.display())))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Conflict(format!(
+                    "batch {id} is already being run on this machine"
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::Internal(format!("{}: {e}", lock_path.display())));
+            }
+        }
+
+        let now = self.clock.now().timestamp();
+        let mut db = self.db;
+        let (reference, apps) = db.with(|c| {
+            c.transaction(|c| {
+                let (batch, _) = crate::service::orders::show(c, id)?;
+                let started = diesel::update(
+                    issuance_batches::table
+                        .find(id)
+                        .filter(issuance_batches::state.eq("ordered")),
+                )
+                .set(issuance_batches::state.eq("running"))
+                .execute(c)?;
+                if started == 1 {
+                    audit::append(
+                        c,
+                        now,
+                        &self.actor,
+                        "batch.started",
+                        &format!("batch:{}", batch.reference),
+                        &format!("cards={}", batch.application_count),
+                    )?;
+                }
+                let apps: Vec<ApplicationRow> = applications::table
+                    .filter(applications::batch_id.eq(id))
+                    .order(applications::id)
+                    .select(ApplicationRow::as_select())
+                    .load(c)?;
+                Ok::<_, Error>((batch.reference, apps))
+            })
+        })?;
+        let total = apps.len();
+        let todo: Vec<&ApplicationRow> = apps
+            .iter()
+            .filter(|a| a.state == app_state::ORDERED)
+            .collect();
+        let written = AtomicUsize::new(total - todo.len());
+        progress(Progress {
+            written: written.load(Ordering::SeqCst),
+            total,
+        });
+        let next = AtomicUsize::new(0);
+        let failed = Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..self.workers.clamp(1, 64) {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(app) = todo.get(i) else { break };
+                        match self.card(id, &reference, app) {
+                            Ok(()) => {
+                                let w = written.fetch_add(1, Ordering::SeqCst) + 1;
+                                progress(Progress { written: w, total });
+                            }
+                            Err(e) => {
+                                tracing::warn!(application = app.id, error = %e, "card not written");
+                                if let Ok(mut f) = failed.lock() {
+                                    f.push((app.reference.clone(), e.to_string()));
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        let failed = failed
+            .into_inner()
+            .map_err(|_| Error::Internal("failure list poisoned".into()))?;
+        let written = written.load(Ordering::SeqCst);
+        if failed.is_empty() && written == total {
+            let now = self.clock.now().timestamp();
+            db.with(|c| {
+                c.transaction(|c| {
+                    let done = diesel::update(
+                        issuance_batches::table
+                            .find(id)
+                            .filter(issuance_batches::state.eq("running")),
+                    )
+                    .set(issuance_batches::state.eq("completed"))
+                    .execute(c)?;
+                    if done == 1 {
+                        audit::append(
+                            c,
+                            now,
+                            &self.actor,
+                            "batch.completed",
+                            &format!("batch:{reference}"),
+                            &format!("cards={total}"),
+                        )?;
+                    }
+                    Ok::<_, Error>(())
+                })
+            })?;
+        }
+        drop(lock);
+        Ok(RunSummary {
+            reference,
+            written,
+            total,
+            failed,
+        })
+    }
+
+    /// Write one application's card, resuming wherever an earlier run stopped; a card
+    /// spoiled by an interrupted write is replaced by a new one.
+    fn card(&self, batch_id: i64, batch_ref: &str, app: &ApplicationRow) -> Result<()> {
+        for _ in 0..3 {
+            if self.write_card(batch_id, batch_ref, app)? {
+                return Ok(());
+            }
+        }
+        Err(Error::Unavailable(format!(
+            "three cards in a row spoiled for application {}; check the readers",
+            app.reference
+        )))
+    }
+
+    /// Write the application's live card; false if it turned out spoiled.
+    fn write_card(&self, batch_id: i64, batch_ref: &str, app: &ApplicationRow) -> Result<bool> {
+        let now = self.clock.now();
+        let now_s = now.timestamp();
+        let applicant = intake::applicant(self.key, app)?;
+        let signing =
+            validity::age_on(applicant.birth_date, validity::jst_date(now)) >= SIGNING_MIN_AGE;
+        let mut db = self.db;
+
+        // 1. Card number and PINs, recorded before the card is touched.
+        let row = match db.with(|c| Ok(CardRow::for_application(c, app.id)?))? {
+            Some(row) => row,
+            None => self.allocate(batch_ref, batch_id, app, &applicant, signing, now)?,
+        };
+        let pins: Pins = pins(self.key, &row)?
+            .ok_or_else(|| Error::Internal(format!("card {} has no PINs", row.card_number)))?;
+        step(&row, "allocated");
+
+        // 2. Personalise (or reopen) the card.
+        let card = if row.state == state::ALLOCATED {
+            let card = self.readers.personalise(
+                &row.card_number,
+                &so_pin(self.key, &row.card_number),
+                &pins.auth,
+            )?;
+            db.with(|c| {
+                Ok(diesel::update(
+                    cards::table
+                        .find(row.id)
+                        .filter(cards::state.eq(state::ALLOCATED)),
+                )
+                .set((
+                    cards::state.eq(state::PERSONALISED),
+                    cards::chip_serial.eq(card.serial()),
+                    cards::updated_at.eq(now_s),
+                ))
+                .execute(c)?)
+            })?;
+            card
+        } else {
+            let serial = row.chip_serial.as_deref().unwrap_or_default();
+            match self
+                .readers
+                .open_card(&row.card_number, serial, &pins.auth)?
+            {
+                Ok(card) => card,
+                Err(why) => {
+                    self.spoil(&row, &why, now_s)?;
+                    return Ok(false);
+                }
+            }
+        };
+        let swept = card.sweep()?;
+        if swept > 0 {
+            tracing::info!(card = %row.card_number, objects = swept, "leftovers of an interrupted write removed");
+        }
+        step(&row, "personalised");
+
+        // 3. Key pairs, on the card or written to it.
+        let mut purposes = vec![Purpose::Authentication];
+        if signing {
+            purposes.push(Purpose::Signing);
+        }
+        let mut keys = Vec::new();
+        for p in &purposes {
+            keys.push((*p, card.key_pair(*p, self.keygen)?));
+        }
+        step(&row, "keys");
+
+        // 4. Certificates: reuse what was issued, abandon intents never completed.
+        let certs = self.certificates(&row, app, &applicant, &keys, now)?;
+        if row.state == state::ALLOCATED || row.state == state::PERSONALISED {
+            db.with(|c| {
+                Ok(CardRow::advance(
+                    c,
+                    row.id,
+                    state::PERSONALISED,
+                    state::CERTIFIED,
+                    now_s,
+                )?)
+            })?;
+        }
+        step(&row, "certified");
+
+        // 5. Write, then read back and compare.
+        let expires_on = chrono::NaiveDate::parse_from_str(&row.expires_on, "%Y-%m-%d")
+            .map_err(|e| Error::Internal(format!("card expiry: {e}")))?;
+        let face = FaceData {
+            card_number: row.card_number.clone(),
+            name_kana: applicant.name_kana.clone(),
+            birth_date: applicant.birth_date,
+            sex: applicant.sex,
+            expires_on,
+        };
+        let face_json =
+            serde_json::to_vec(&face).map_err(|e| Error::Internal(format!("face data: {e}")))?;
+        for (p, der) in &certs {
+            card.write_certificate(*p, der)?;
+        }
+        card.write_data(label::CARD_NUMBER, row.card_number.as_bytes(), false)?;
+        card.write_data(label::FACE, &face_json, true)?;
+        if let Some(sign_pin) = &pins.sign {
+            card.write_data(
+                label::SIGNING_PIN,
+                pin::verifier(sign_pin)?.as_bytes(),
+                true,
+            )?;
+        }
+        step(&row, "written");
+        compare(&card, &certs, &keys, &row.card_number, &face_json, &pins)?;
+        step(&row, "read back");
+
+        let origin = keys
+            .iter()
+            .map(|(_, (_, o))| *o)
+            .find(|o| *o == Origin::Software)
+            .unwrap_or(Origin::Card);
+        let serials: Vec<String> = certs
+            .iter()
+            .map(|(p, der)| Ok(format!("{}={}", p.id(), serial_of(der)?)))
+            .collect::<Result<_>>()?;
+        db.with(|c| {
+            c.transaction(|c| {
+                let n = diesel::update(
+                    cards::table
+                        .find(row.id)
+                        .filter(cards::state.eq(state::CERTIFIED)),
+                )
+                .set((
+                    cards::state.eq(state::WRITTEN),
+                    cards::keygen.eq(origin.as_str()),
+                    cards::written_at.eq(now_s),
+                    cards::updated_at.eq(now_s),
+                ))
+                .execute(c)?;
+                if n != 1 {
+                    return Err(Error::Conflict(format!(
+                        "card {} was not awaiting writing",
+                        row.card_number
+                    )));
+                }
+                diesel::update(
+                    applications::table
+                        .find(app.id)
+                        .filter(applications::state.eq(app_state::ORDERED)),
+                )
+                .set((
+                    applications::state.eq(app_state::ISSUED),
+                    applications::updated_at.eq(now_s),
+                ))
+                .execute(c)?;
+                audit::append(
+                    c,
+                    now_s,
+                    &self.actor,
+                    "card.written",
+                    &format!("card:{}", row.card_number),
+                    &format!(
+                        "application:{} keygen={} {}",
+                        app.reference,
+                        origin.as_str(),
+                        serials.join(" ")
+                    ),
+                )?;
+                Ok(())
+            })
+        })?;
+        Ok(true)
+    }
+
+    /// Mark a card spoiled: its number is retired, unfinished certificate intents are
+    /// abandoned, and certificates already issued for its keys are named in the audit
+    /// entry as needing revocation.
+    fn spoil(&self, row: &CardRow, why: &str, now_s: i64) -> Result<()> {
+        tracing::warn!(card = %row.card_number, reason = why, "card spoiled");
+        let mut db = self.db;
+        db.with(|c| {
+            c.transaction(|c| {
+                let n = diesel::update(
+                    cards::table
+                        .find(row.id)
+                        .filter(cards::state.eq(&row.state)),
+                )
+                .set((cards::state.eq(state::SPOILED), cards::updated_at.eq(now_s)))
+                .execute(c)?;
+                if n != 1 {
+                    return Err(Error::Conflict(format!(
+                        "card {} changed while being spoiled",
+                        row.card_number
+                    )));
+                }
+                self.abandon_intents(c, row, now_s)?;
+                let issued: Vec<String> = certificates::table
+                    .filter(certificates::card_id.eq(row.id))
+                    .filter(certificates::state.eq(cert_state::ISSUED))
+                    .select(certificates::serial)
+                    .load(c)?;
+                audit::append(
+                    c,
+                    now_s,
+                    &self.actor,
+                    "card.spoiled",
+                    &format!("card:{}", row.card_number),
+                    &format!(
+                        "{why}; certificates to revoke: {}",
+                        if issued.is_empty() {
+                            "none".to_string()
+                        } else {
+                            issued.join(" ")
+                        }
+                    ),
+                )?;
+                Ok(())
+            })
+        })
+    }
+
+    /// Abandon the card's certificate intents that never got their certificate stored.
+    fn abandon_intents(&self, c: &mut DbConn, row: &CardRow, now_s: i64) -> Result<()> {
+        let stale: Vec<(i64, String)> = certificates::table
+            .filter(certificates::card_id.eq(row.id))
+            .filter(certificates::state.eq_any([cert_state::RESERVED, cert_state::TBS_STORED]))
+            .select((certificates::id, certificates::serial))
+            .load(c)?;
+        for (id, serial) in &stale {
+            diesel::update(certificates::table.find(*id).filter(
+                certificates::state.eq_any([cert_state::RESERVED, cert_state::TBS_STORED]),
+            ))
+            .set(certificates::state.eq(cert_state::ABANDONED))
+            .execute(c)?;
+            audit::append(
+                c,
+                now_s,
+                &self.actor,
+                "certificate.abandoned",
+                &format!("serial:{serial}"),
+                &format!(
+                    "card:{} run interrupted before the certificate was stored",
+                    row.card_number
+                ),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Reserve a card number (unique; a collision draws another) and store the sealed PINs.
+    fn allocate(
+        &self,
+        batch_ref: &str,
+        batch_id: i64,
+        app: &ApplicationRow,
+        applicant: &intake::Applicant,
+        signing: bool,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<CardRow> {
+        let pins = Pins::generate(signing)?;
+        let sealed = self.key.seal_json(PINS_TABLE, &pins)?;
+        let expires_on = validity::card_expiry(applicant.birth_date, now)
+            .format("%Y-%m-%d")
+            .to_string();
+        let now_s = now.timestamp();
+        let mut db = self.db;
+        for _ in 0..8 {
+            let number = number::generate()?;
+            let stored = db.with(|c| {
+                c.transaction(|c| {
+                    CardRow::insert(
+                        c,
+                        &NewCard {
+                            card_number: &number,
+                            application_id: app.id,
+                            batch_id,
+                            state: state::ALLOCATED,
+                            pins: Some(&sealed),
+                            expires_on: &expires_on,
+                            created_at: now_s,
+                            updated_at: now_s,
+                        },
+                    )?;
+                    audit::append(
+                        c,
+                        now_s,
+                        &self.actor,
+                        "card.allocated",
+                        &format!("card:{number}"),
+                        &format!("application:{} batch:{batch_ref}", app.reference),
+                    )?;
+                    CardRow::for_application(c, app.id)?
+                        .ok_or_else(|| Error::Internal("card vanished".into()))
+                })
+            });
+            match stored {
+                Err(Error::Conflict(_)) => {
+                    // Either the number is taken (draw again) or the application got its
+                    // card from another run meanwhile (take that one).
+                    if let Some(row) = db.with(|c| Ok(CardRow::for_application(c, app.id)?))? {
+                        return Ok(row);
+                    }
+                }
+                other => return other,
+            }
+        }
+        Err(Error::Internal("no free card number after 8 draws".into()))
+    }
+
+    /// The card's certificates, one per key: reused when issued before (for the same key),
+    /// issued now otherwise. Intents left without a certificate are abandoned first.
+    fn certificates(
+        &self,
+        row: &CardRow,
+        app: &ApplicationRow,
+        applicant: &intake::Applicant,
+        keys: &[(Purpose, (Vec<u8>, Origin))],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<(Purpose, Vec<u8>)>> {
+        let now_s = now.timestamp();
+        let mut db = self.db;
+        let existing: Vec<CardCert> = db.with(|c| {
+            Ok(certificates::table
+                .filter(certificates::card_id.eq(row.id))
+                .select((
+                    certificates::id,
+                    certificates::serial,
+                    certificates::profile,
+                    certificates::state,
+                    certificates::cert_der,
+                ))
+                .load(c)?)
+        })?;
+        db.with(|c| c.transaction(|c| self.abandon_intents(c, row, now_s)))?;
+
+        let mut out = Vec::new();
+        let mut missing = Vec::new();
+        for (purpose, (spki, _)) in keys {
+            let profile = profile_of(*purpose);
+            let issued = existing
+                .iter()
+                .find(|(_, _, p, st, _)| p == profile.as_str() && st == cert_state::ISSUED);
+            match issued {
+                Some((_, serial, _, _, Some(der))) => {
+                    if spki_of(der)? != *spki {
+                        return Err(Error::Conflict(format!(
+                            "card {}: certificate {serial} does not match the {} key on the card; \
+                             the card must be destroyed and its certificate revoked",
+                            row.card_number,
+                            purpose.id()
+                        )));
+                    }
+                    out.push((*purpose, der.clone()));
+                }
+                _ => missing.push((*purpose, profile, spki.clone())),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let identity = Identity {
+            name: applicant.name.clone(),
+            name_kana: applicant.name_kana.clone(),
+            birth_date: applicant.birth_date,
+            sex: applicant.sex,
+            address: applicant.address.clone(),
+            postal_code: applicant.postal_code.clone(),
+            municipality_code: app.municipality_code.clone(),
+            name_substitute: String::new(),
+            address_substitute: String::new(),
+        };
+        let reqs: Vec<IssueRequest> = missing
+            .iter()
+            .map(|(_, profile, spki)| IssueRequest {
+                profile: *profile,
+                ca: None,
+                csr: CheckedCsr {
+                    spki_der: spki.clone(),
+                    common_name: None,
+                    dns_names: Vec::new(),
+                },
+                identity: Some(identity.clone()),
+            })
+            .collect();
+        let card_ids = vec![Some(row.id); reqs.len()];
+        let issued = issuance::issue_for_cards(
+            &mut db,
+            self.ca,
+            &reqs,
+            &card_ids,
+            &self.actor,
+            self.prefix,
+            now,
+        )?;
+        for ((purpose, _, _), cert) in missing.into_iter().zip(issued) {
+            out.push((purpose, cert.der));
+        }
+        out.sort_by_key(|(p, _)| *p == Purpose::Signing);
+        Ok(out)
+    }
+}
+
+/// A certificate row of a card: id, serial, profile, state, DER once issued.
+type CardCert = (i64, String, String, String, Option<Vec<u8>>);
+
+/// Record a step in the log (card number only: nothing personal).
+fn step(row: &CardRow, what: &str) {
+    tracing::debug!(card = %row.card_number, step = what, "card step");
+}
+
+fn profile_of(p: Purpose) -> Profile {
+    match p {
+        Purpose::Authentication => Profile::Authentication,
+        Purpose::Signing => Profile::Signing,
+    }
+}
+
+fn spki_of(cert_der: &[u8]) -> Result<Vec<u8>> {
+    Ok(openssl::x509::X509::from_der(cert_der)?
+        .public_key()?
+        .public_key_to_der()?)
+}
+
+fn serial_of(cert_der: &[u8]) -> Result<String> {
+    Ok(openssl::x509::X509::from_der(cert_der)?
+        .serial_number()
+        .to_bn()?
+        .to_hex_str()?
+        .to_string())
+}
+
+/// Read the card back and compare it with what was meant to be written.
+fn compare(
+    card: &Card,
+    certs: &[(Purpose, Vec<u8>)],
+    keys: &[(Purpose, (Vec<u8>, Origin))],
+    card_number: &str,
+    face: &[u8],
+    pins: &Pins,
+) -> Result<()> {
+    let got = card.read_back()?;
+    let bad = |what: String| {
+        Err(Error::Crypto(format!(
+            "card {card_number} read back wrong: {what}"
+        )))
+    };
+    for (p, der) in certs {
+        if got.certificate(*p) != Some(der.as_slice()) {
+            return bad(format!("{} certificate", p.id()));
+        }
+        let Some(public) = got.public_key(*p) else {
+            return bad(format!("{} public key missing", p.id()));
+        };
+        if spki_of(der)? != public {
+            return bad(format!(
+                "{} public key differs from its certificate",
+                p.id()
+            ));
+        }
+        match got.private_key(*p) {
+            Some(f) if f.sensitive && !f.extractable => {}
+            _ => return bad(format!("{} private key missing or extractable", p.id())),
+        }
+    }
+    if keys.len() != certs.len() || got.private_keys.len() != certs.len() {
+        return bad("unexpected keys on the card".into());
+    }
+    if got.data(label::CARD_NUMBER) != Some(card_number.as_bytes()) {
+        return bad("card number".into());
+    }
+    if got.data(label::FACE) != Some(face) {
+        return bad("face data".into());
+    }
+    match (&pins.sign, got.data(label::SIGNING_PIN)) {
+        (None, None) => {}
+        (Some(p), Some(v)) if pin::check(&String::from_utf8_lossy(v), p)? => {}
+        _ => return bad("signing PIN".into()),
+    }
+    Ok(())
+}
+
+/// Cards of a batch with their states, for progress pages.
+pub fn cards(conn: &mut DbConn, batch_id: i64) -> Result<Vec<CardRow>> {
+    Ok(CardRow::for_batch(conn, batch_id)?)
+}
