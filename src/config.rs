@@ -123,6 +123,50 @@ impl CardConfig {
     }
 }
 
+/// Delivery documents and the office they come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Font for labels, PIN mailers and notices (embedded as a subset).
+    pub font: PathBuf,
+    /// The office's name, as the return address and signature.
+    pub office_name: String,
+    /// The office's postal code (7 digits).
+    pub office_postal_code: String,
+    /// The office's address.
+    pub office_address: String,
+    /// The office's telephone number.
+    pub office_phone: String,
+    /// When the counter is open.
+    pub counter_hours: String,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            font: PathBuf::from("/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf"),
+            office_name: "社会保障カード発行事務局".into(),
+            office_postal_code: "1000013".into(),
+            office_address: "東京都千代田区霞が関1-2-2".into(),
+            office_phone: "03-0000-0000".into(),
+            counter_hours: "平日 9時〜17時".into(),
+        }
+    }
+}
+
+impl DeliveryConfig {
+    /// The office as documents show it.
+    pub fn office(&self) -> crate::pdf::Office {
+        crate::pdf::Office {
+            name: self.office_name.clone(),
+            postal_code: self.office_postal_code.clone(),
+            address: self.office_address.clone(),
+            phone: self.office_phone.clone(),
+            counter_hours: self.counter_hours.clone(),
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -166,6 +210,8 @@ pub struct Config {
     pub demo_data: bool,
     /// IC cards.
     pub cards: CardConfig,
+    /// Delivery documents.
+    pub delivery: DeliveryConfig,
 }
 
 impl Default for Config {
@@ -189,6 +235,7 @@ impl Default for Config {
             registry: RegistryConfig::default(),
             demo_data: true,
             cards: CardConfig::default(),
+            delivery: DeliveryConfig::default(),
         }
     }
 }
@@ -298,6 +345,9 @@ impl Config {
             self.cards.workers = v
                 .parse()
                 .map_err(|_| Error::Config(format!("KOFU_CARD_WORKERS: not a number: {v:?}")))?;
+        }
+        if let Some(v) = get("KOFU_DELIVERY_FONT") {
+            self.delivery.font = v.into();
         }
         if let Some(v) = get("KOFU_POOL_SIZE") {
             self.pool_size = v

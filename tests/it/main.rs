@@ -10,6 +10,7 @@ mod bad_input;
 mod browser;
 mod cards;
 mod certificates;
+mod documents;
 mod intake;
 mod orders;
 mod pkcs11;
