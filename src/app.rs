@@ -73,6 +73,8 @@ pub struct AppState {
     pub pii: Option<DataKey>,
     /// The resident-registry connector.
     pub registry: Option<Arc<dyn Registry>>,
+    /// The documents' font, parsed on first use.
+    pub font: Arc<std::sync::OnceLock<Arc<crate::pdf::Font>>>,
 }
 
 impl AppState {
@@ -118,6 +120,15 @@ impl AppState {
         })
         .await
         .map_err(Error::from)?
+    }
+
+    /// The documents' font (parsed once per process).
+    pub fn font(&self) -> Result<Arc<crate::pdf::Font>> {
+        if let Some(f) = self.font.get() {
+            return Ok(Arc::clone(f));
+        }
+        let f = Arc::new(crate::pdf::Font::load(&self.config.delivery.font)?);
+        Ok(Arc::clone(self.font.get_or_init(|| f)))
     }
 
     /// The personal-data key, or a clear error.

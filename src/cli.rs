@@ -397,6 +397,7 @@ pub fn serve(mut cfg: Config, listen: Option<String>) -> Result<()> {
         metrics: Arc::new(Metrics::default()),
         pii: Some(key),
         registry: Some(Arc::from(registry)),
+        font: Default::default(),
     };
     let listen = cfg.listen.clone();
     tracing::info!(%listen, "kofu listening");

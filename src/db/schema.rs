@@ -107,6 +107,12 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         written_at -> Nullable<BigInt>,
+        tracking_number -> Nullable<Text>,
+        shipped_at -> Nullable<BigInt>,
+        delivered_at -> Nullable<BigInt>,
+        returned_at -> Nullable<BigInt>,
+        handed_over_at -> Nullable<BigInt>,
+        handed_over_by -> Nullable<BigInt>,
     }
 }
 

@@ -110,6 +110,32 @@ pub const ROUTES: &[RouteSpec] = &[
         "/api/v1/batches/{id}",
         Roles(&[Role::Office, Role::Operator]),
     ),
+    route("POST", "/api/v1/batches/{id}/run", Roles(&[Role::Operator])),
+    route(
+        "GET",
+        "/api/v1/batches/{id}/labels.pdf",
+        Roles(&[Role::Office]),
+    ),
+    route(
+        "GET",
+        "/api/v1/batches/{id}/pin-mailers.pdf",
+        Roles(&[Role::Office]),
+    ),
+    route(
+        "GET",
+        "/api/v1/batches/{id}/counter-notices.pdf",
+        Roles(&[Role::Office]),
+    ),
+    route(
+        "GET",
+        "/api/v1/cards/{number}",
+        Roles(&[Role::Office, Role::Operator]),
+    ),
+    route(
+        "POST",
+        "/api/v1/cards/{number}/delivery",
+        Roles(&[Role::Office]),
+    ),
     route(
         "POST",
         "/api/v1/certificates",
@@ -191,6 +217,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/api/v1/batches", web::post().to(api::batches::create))
         .route("/api/v1/batches/{id}", web::get().to(api::batches::get))
+        .route("/api/v1/batches/{id}/run", web::post().to(api::cards::run))
+        .route(
+            "/api/v1/batches/{id}/labels.pdf",
+            web::get().to(api::cards::labels),
+        )
+        .route(
+            "/api/v1/batches/{id}/pin-mailers.pdf",
+            web::get().to(api::cards::pin_mailers),
+        )
+        .route(
+            "/api/v1/batches/{id}/counter-notices.pdf",
+            web::get().to(api::cards::counter_notices),
+        )
+        .route("/api/v1/cards/{number}", web::get().to(api::cards::get))
+        .route(
+            "/api/v1/cards/{number}/delivery",
+            web::post().to(api::cards::record),
+        )
         .route("/api/v1/me", web::get().to(api::me::get))
         .route("/api/v1/tokens", web::post().to(api::me::create_token))
         .route("/api/v1/users", web::get().to(api::users::list))

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod batches;
 pub mod ca;
+pub mod delivery;
 pub mod intake;
 pub mod issuance;
 pub mod orders;

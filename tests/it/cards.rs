@@ -504,3 +504,225 @@ fn a_batch_killed_at_any_point_finishes_on_rerun() {
         );
     });
 }
+
+fn pdf_text(bytes: &[u8], dir: &Path, name: &str) -> String {
+    let file = dir.join(name);
+    std::fs::write(&file, bytes).unwrap();
+    let out = run(Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(&file)
+        .arg("-"));
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[actix_web::test]
+async fn delivery_documents_and_records() {
+    use actix_web::http::StatusCode;
+    use actix_web::test;
+    use serde_json::json;
+    for env in envs() {
+        env.init_ca();
+        let conf = blank_cards(env.dir.path());
+        let batch = ordered_batch(&env, 4); // 0 and 3 to the counter, 1 and 2 by mail
+        let out = run(&mut batch_command(&env, &conf, batch));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut cards = cards_of(&env, batch);
+        cards.sort_by_key(|c| c.application_id); // in application order
+        let office = ready_user(&env, "office-d", Role::Office, None);
+        let operator = ready_user(&env, "operator-d", Role::Operator, None);
+        let app = test::init_service(kofu::app::app(crate::routes::state(&env))).await;
+        let get_pdf = |uri: String, token: String| {
+            test::TestRequest::get()
+                .uri(&uri)
+                .insert_header(("authorization", format!("Bearer {token}")))
+                .to_request()
+        };
+
+        // Labels: the two mail cards, each with 〒, name 様 and the marking.
+        let resp = test::call_service(
+            &app,
+            get_pdf(
+                format!("/api/v1/batches/{batch}/labels.pdf"),
+                office.clone(),
+            ),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(
+            resp.headers().get("content-type").unwrap(),
+            "application/pdf"
+        );
+        let text = pdf_text(&test::read_body(resp).await, env.dir.path(), "labels.pdf");
+        assert_eq!(text.matches("本人限定受取").count(), 2, "{text}");
+        assert!(
+            text.contains("〒100-0001") && text.contains("試験 太郎1 様"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("試験 太郎0 様"),
+            "counter cards get no label"
+        );
+        let resp = test::call_service(
+            &app,
+            get_pdf(
+                format!("/api/v1/batches/{batch}/labels.pdf?layout=single"),
+                office.clone(),
+            ),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let resp = test::call_service(
+            &app,
+            get_pdf(
+                format!("/api/v1/batches/{batch}/labels.pdf?layout=roll"),
+                office.clone(),
+            ),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let resp = test::call_service(
+            &app,
+            get_pdf(
+                format!("/api/v1/batches/{batch}/labels.pdf"),
+                operator.clone(),
+            ),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+
+        // PIN mailers for all four, with the PINs kofu holds sealed.
+        let resp = test::call_service(
+            &app,
+            get_pdf(
+                format!("/api/v1/batches/{batch}/pin-mailers.pdf"),
+                office.clone(),
+            ),
+        )
+        .await;
+        let text = pdf_text(&test::read_body(resp).await, env.dir.path(), "pins.pdf");
+        assert_eq!(text.matches("暗証番号通知書").count(), 4);
+        for card in &cards {
+            let pins = kofu::service::batches::pins(&data_key(), card)
+                .unwrap()
+                .unwrap();
+            assert!(text.contains(&pins.auth));
+        }
+        let resp = test::call_service(
+            &app,
+            get_pdf(
+                format!("/api/v1/batches/{batch}/counter-notices.pdf"),
+                office.clone(),
+            ),
+        )
+        .await;
+        let text = pdf_text(&test::read_body(resp).await, env.dir.path(), "notices.pdf");
+        assert_eq!(text.matches("交付通知書").count(), 2);
+
+        let number = |i: usize| cards[i].card_number.clone();
+        let post =
+            |n: String, body: serde_json::Value| (format!("/api/v1/cards/{n}/delivery"), body);
+        // Bad input changes nothing.
+        let (uri, body) = post(
+            number(1),
+            json!({"event": "shipped", "tracking_number": "12-34"}),
+        );
+        let (st, b) = call!(app, post, uri, office, body);
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+        assert_eq!(b["field"], "tracking_number", "{b}");
+        let (uri, body) = post(
+            number(0),
+            json!({"event": "shipped", "tracking_number": "1234-5678-9012"}),
+        );
+        assert_eq!(
+            call!(app, post, uri, office, body).0,
+            StatusCode::CONFLICT,
+            "counter card not shipped"
+        );
+        let (uri, body) = post(
+            number(0),
+            json!({"event": "handed_over", "identity_checked": false}),
+        );
+        assert_eq!(
+            call!(app, post, uri, office, body).0,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        let (st, b) = call!(app, get, format!("/api/v1/cards/{}", number(1)), office);
+        assert_eq!((st, b["state"].as_str()), (StatusCode::OK, Some("written")));
+
+        // Shipped, then delivered; shipped, then returned; handed over at the counter.
+        let (uri, body) = post(
+            number(1),
+            json!({"event": "shipped", "tracking_number": "1234-5678-9012"}),
+        );
+        let (st, b) = call!(app, post, uri, office, body);
+        assert_eq!(
+            (st, b["state"].as_str()),
+            (StatusCode::OK, Some("shipped")),
+            "{b}"
+        );
+        assert_eq!(b["tracking_number"], "123456789012");
+        let (uri, body) = post(number(1), json!({"event": "delivered"}));
+        assert_eq!(call!(app, post, uri, office, body).1["state"], "delivered");
+        let (uri, body) = post(number(1), json!({"event": "returned"}));
+        assert_eq!(
+            call!(app, post, uri, office, body).0,
+            StatusCode::CONFLICT,
+            "a delivered card cannot come back"
+        );
+        let (uri, body) = post(
+            number(2),
+            json!({"event": "shipped", "tracking_number": "98765432109"}),
+        );
+        assert_eq!(call!(app, post, uri, office, body).0, StatusCode::OK);
+        let (uri, body) = post(number(2), json!({"event": "returned"}));
+        assert_eq!(call!(app, post, uri, office, body).1["state"], "returned");
+        let (uri, body) = post(
+            number(0),
+            json!({"event": "handed_over", "identity_checked": true}),
+        );
+        assert_eq!(
+            call!(app, post, uri, office, body).1["state"],
+            "handed_over"
+        );
+
+        // Shipped and handed-over cards no longer hold PINs: no mailer for them.
+        for i in [0, 1, 2] {
+            let row = CardRow::by_number(&mut env.conn(), &number(i))
+                .unwrap()
+                .unwrap();
+            assert!(row.pins.is_none(), "PINs erased once the card left");
+        }
+        let resp = test::call_service(
+            &app,
+            get_pdf(
+                format!("/api/v1/batches/{batch}/pin-mailers.pdf"),
+                office.clone(),
+            ),
+        )
+        .await;
+        let text = pdf_text(&test::read_body(resp).await, env.dir.path(), "pins2.pdf");
+        assert_eq!(text.matches("暗証番号通知書").count(), 1);
+
+        let audit = kofu::audit::list(&mut env.conn(), None, 1000).unwrap();
+        for action in [
+            "card.shipped",
+            "card.delivered",
+            "card.returned",
+            "card.handed_over",
+            "batch.labels",
+            "batch.pin_mailers",
+        ] {
+            assert!(
+                audit
+                    .iter()
+                    .any(|e| e.action == action && e.actor == "office-d"),
+                "{action}"
+            );
+        }
+    }
+}

@@ -24,6 +24,7 @@ pub fn state(env: &Env) -> AppState {
         metrics: Arc::new(Metrics::default()),
         pii: Some(key.clone()),
         registry: Some(Arc::new(kofu::registry::ExtractRegistry::new(key))),
+        font: Default::default(),
     }
 }
 

@@ -9,14 +9,22 @@ CREATE TABLE cards (
     card_number TEXT NOT NULL UNIQUE,
     application_id BIGINT NOT NULL REFERENCES applications (id),
     batch_id BIGINT NOT NULL REFERENCES issuance_batches (id),
-    state TEXT NOT NULL CHECK (state IN ('allocated','personalised','certified','written','spoiled')),
+    state TEXT NOT NULL CHECK (state IN ('allocated','personalised','certified','written','spoiled',
+                                    'shipped','delivered','returned','handed_over')),
     chip_serial TEXT,
     keygen TEXT CHECK (keygen IN ('card','software')),
     pins BLOB,
     expires_on TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
-    written_at BIGINT
+    written_at BIGINT,
+    -- Delivery (SPEC §2.5): restricted-delivery mail or the counter.
+    tracking_number TEXT,
+    shipped_at BIGINT,
+    delivered_at BIGINT,
+    returned_at BIGINT,
+    handed_over_at BIGINT,
+    handed_over_by BIGINT REFERENCES users (id)
 );
 CREATE INDEX cards_batch ON cards (batch_id, state);
 CREATE UNIQUE INDEX cards_live ON cards (application_id) WHERE state <> 'spoiled';

@@ -16,6 +16,14 @@ pub mod state {
     pub const WRITTEN: &str = "written";
     /// Writing was cut off and the card can no longer be found or opened; never used again.
     pub const SPOILED: &str = "spoiled";
+    /// Posted by restricted-delivery mail (本人限定受取郵便).
+    pub const SHIPPED: &str = "shipped";
+    /// Delivered to the holder in person by the post office.
+    pub const DELIVERED: &str = "delivered";
+    /// Returned undeliverable; to be destroyed and its certificates revoked.
+    pub const RETURNED: &str = "returned";
+    /// Handed over at the counter after an identity check.
+    pub const HANDED_OVER: &str = "handed_over";
 }
 
 /// A card row.
@@ -34,6 +42,12 @@ pub struct CardRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub written_at: Option<i64>,
+    pub tracking_number: Option<String>,
+    pub shipped_at: Option<i64>,
+    pub delivered_at: Option<i64>,
+    pub returned_at: Option<i64>,
+    pub handed_over_at: Option<i64>,
+    pub handed_over_by: Option<i64>,
 }
 
 /// A card to insert.
@@ -68,6 +82,15 @@ impl CardRow {
             .order(cards::id.asc())
             .select(CardRow::as_select())
             .load(conn)
+    }
+
+    /// A card by number.
+    pub fn by_number(conn: &mut DbConn, number: &str) -> QueryResult<Option<Self>> {
+        cards::table
+            .filter(cards::card_number.eq(number))
+            .select(CardRow::as_select())
+            .first(conn)
+            .optional()
     }
 
     /// Insert; returns the id. A taken card number is a unique violation.

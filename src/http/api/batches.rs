@@ -38,9 +38,10 @@ pub async fn get(
 ) -> Result<HttpResponse> {
     let now = state.clock.now();
     let id = id.into_inner();
-    let (batch, apps) = state
+    let (batch, apps, cards) = state
         .with_write(move |c| {
-            let out = orders::show(c, id)?;
+            let (batch, apps) = orders::show(c, id)?;
+            let cards = crate::service::batches::cards(c, id)?;
             audit::append(
                 c,
                 now.timestamp(),
@@ -49,11 +50,17 @@ pub async fn get(
                 &format!("batch:{id}"),
                 "",
             )?;
-            Ok(out)
+            Ok((batch, apps, cards))
         })
         .await?;
+    let mut counts = std::collections::BTreeMap::new();
+    for card in &cards {
+        *counts.entry(card.state.clone()).or_insert(0usize) += 1;
+    }
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "batch": batch,
+        "cards": counts,
+        "card_numbers": cards.iter().map(|c| serde_json::json!({"application_id": c.application_id, "card_number": c.card_number, "state": c.state})).collect::<Vec<_>>(),
         "applications": apps.into_iter().map(|(id, reference, state)| serde_json::json!({"id": id, "reference": reference, "state": state})).collect::<Vec<_>>(),
     })))
 }

@@ -3,6 +3,7 @@
 pub mod applications;
 pub mod audit;
 pub mod batches;
+pub mod cards;
 pub mod certificates;
 pub mod me;
 pub mod users;

@@ -1,0 +1,260 @@
+//! Cards and delivery: a batch's documents as PDF, running a batch, and recording a card's
+//! way to its holder.
+
+use crate::app::AppState;
+use crate::audit;
+use crate::error::{Error, Result};
+use crate::http::extract::Staff;
+use crate::service::auth::StaffUser;
+use crate::service::delivery::{self, Event};
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+fn pdf(bytes: Vec<u8>, name: &str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header((
+            "content-disposition",
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .insert_header(("cache-control", "no-store"))
+        .body(bytes)
+}
+
+/// Query of the labels document.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelQuery {
+    /// `sheet` (A4, ten per page; the default) or `single` (one per page).
+    #[serde(default)]
+    pub layout: Option<String>,
+}
+
+/// `GET /api/v1/batches/{id}/labels.pdf` (office).
+pub async fn labels(
+    state: web::Data<AppState>,
+    Staff(user): Staff,
+    id: web::Path<i64>,
+    query: web::Query<LabelQuery>,
+) -> Result<HttpResponse> {
+    let single = match query.layout.as_deref() {
+        None | Some("sheet") => false,
+        Some("single") => true,
+        Some(other) => {
+            return Err(Error::bad(
+                "layout",
+                format!("expected sheet or single, got {other:?}"),
+            ));
+        }
+    };
+    let (key, font, office) = (
+        state.data_key()?,
+        state.font()?,
+        state.config.delivery.office(),
+    );
+    let now = state.clock.now();
+    let id = id.into_inner();
+    let list = state
+        .with_write(move |c| delivery::labels(c, &key, &user, id, now))
+        .await?;
+    let bytes = web::block(move || {
+        if single {
+            crate::pdf::single_labels(&font, &office, &list)
+        } else {
+            crate::pdf::label_sheets(&font, &office, &list)
+        }
+    })
+    .await
+    .map_err(Error::from)??;
+    Ok(pdf(bytes, &format!("labels-{id}.pdf")))
+}
+
+/// `GET /api/v1/batches/{id}/pin-mailers.pdf` (office).
+pub async fn pin_mailers(
+    state: web::Data<AppState>,
+    Staff(user): Staff,
+    id: web::Path<i64>,
+) -> Result<HttpResponse> {
+    let (key, font, office) = (
+        state.data_key()?,
+        state.font()?,
+        state.config.delivery.office(),
+    );
+    let now = state.clock.now();
+    let id = id.into_inner();
+    let list = state
+        .with_write(move |c| delivery::pin_mailers(c, &key, &user, id, now))
+        .await?;
+    let bytes = web::block(move || crate::pdf::pin_mailers(&font, &office, &list))
+        .await
+        .map_err(Error::from)??;
+    Ok(pdf(bytes, &format!("pin-mailers-{id}.pdf")))
+}
+
+/// `GET /api/v1/batches/{id}/counter-notices.pdf` (office).
+pub async fn counter_notices(
+    state: web::Data<AppState>,
+    Staff(user): Staff,
+    id: web::Path<i64>,
+) -> Result<HttpResponse> {
+    let (key, font, office) = (
+        state.data_key()?,
+        state.font()?,
+        state.config.delivery.office(),
+    );
+    let now = state.clock.now();
+    let id = id.into_inner();
+    let list = state
+        .with_write(move |c| delivery::counter_notices(c, &key, &user, id, now))
+        .await?;
+    let bytes = web::block(move || crate::pdf::counter_notices(&font, &office, &list))
+        .await
+        .map_err(Error::from)??;
+    Ok(pdf(bytes, &format!("counter-notices-{id}.pdf")))
+}
+
+/// Body of `POST /api/v1/cards/{number}/delivery`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DeliveryEvent {
+    /// Posted by restricted-delivery mail.
+    Shipped {
+        /// Tracking number.
+        tracking_number: String,
+    },
+    /// Delivered by the post office.
+    Delivered,
+    /// Returned undeliverable.
+    Returned,
+    /// Handed over at the counter.
+    HandedOver {
+        /// The identity document was checked.
+        identity_checked: bool,
+    },
+}
+
+/// `POST /api/v1/cards/{number}/delivery` (office).
+pub async fn record(
+    state: web::Data<AppState>,
+    Staff(user): Staff,
+    number: web::Path<String>,
+    body: web::Json<DeliveryEvent>,
+) -> Result<HttpResponse> {
+    let event = match body.into_inner() {
+        DeliveryEvent::Shipped { tracking_number } => Event::Shipped { tracking_number },
+        DeliveryEvent::Delivered => Event::Delivered,
+        DeliveryEvent::Returned => Event::Returned,
+        DeliveryEvent::HandedOver { identity_checked } => Event::HandedOver { identity_checked },
+    };
+    let now = state.clock.now();
+    let card = state
+        .with_write(move |c| delivery::record(c, &user, &number, &event, now))
+        .await?;
+    Ok(HttpResponse::Ok().json(card_json(&card)))
+}
+
+fn card_json(card: &crate::db::models::card::CardRow) -> serde_json::Value {
+    serde_json::json!({
+        "card_number": card.card_number,
+        "state": card.state,
+        "batch_id": card.batch_id,
+        "application_id": card.application_id,
+        "keygen": card.keygen,
+        "expires_on": card.expires_on,
+        "tracking_number": card.tracking_number,
+        "written_at": card.written_at,
+        "shipped_at": card.shipped_at,
+        "delivered_at": card.delivered_at,
+        "returned_at": card.returned_at,
+        "handed_over_at": card.handed_over_at,
+    })
+}
+
+/// `GET /api/v1/cards/{number}` (office, operator): the card's state (nothing personal).
+pub async fn get(
+    state: web::Data<AppState>,
+    Staff(_user): Staff,
+    number: web::Path<String>,
+) -> Result<HttpResponse> {
+    let number = crate::card::number::parse(&number)?;
+    let card = state
+        .with_conn(move |c| {
+            crate::db::models::card::CardRow::by_number(c, &number)?
+                .ok_or_else(|| Error::NotFound(format!("card {number}")))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(card_json(&card)))
+}
+
+/// Start running batch `id` in the background; progress shows in the batch's card states.
+pub fn start_run(state: &AppState, user: &StaffUser, id: i64) -> Result<()> {
+    let ca = state
+        .ca
+        .clone()
+        .ok_or_else(|| Error::Unavailable("this process has no CA keys loaded".into()))?;
+    let key = state.data_key()?;
+    let db = state.db.write.clone();
+    let config = state.config.clone();
+    let clock = state.clock.clone();
+    let actor = user.actor();
+    let readers = crate::card::token::Readers::open(&config.cards.module)?;
+    let keygen = config.cards.keygen()?;
+    std::thread::Builder::new()
+        .name(format!("batch-{id}"))
+        .spawn(move || {
+            let runner = crate::service::batches::Runner {
+                db: &db,
+                ca: &ca,
+                key: &key,
+                readers: &readers,
+                keygen,
+                workers: config.cards.workers(),
+                prefix: config.instance_prefix,
+                clock: clock.as_ref(),
+                actor: actor.clone(),
+                lock_dir: &config.data_dir.join("locks"),
+            };
+            match runner.run(id, &|_| {}) {
+                Ok(s) => tracing::info!(
+                    batch = id,
+                    written = s.written,
+                    total = s.total,
+                    failed = s.failed.len(),
+                    "batch run ended"
+                ),
+                Err(e) => {
+                    tracing::warn!(batch = id, error = %e, "batch run failed");
+                    if let Ok(mut c) = db.get() {
+                        let _ = audit::append(
+                            &mut c,
+                            clock.now().timestamp(),
+                            &actor,
+                            "batch.run_failed",
+                            &format!("batch:{id}"),
+                            &e.to_string(),
+                        );
+                    }
+                }
+            }
+        })
+        .map_err(|e| Error::Internal(format!("cannot start the batch thread: {e}")))?;
+    Ok(())
+}
+
+/// `POST /api/v1/batches/{id}/run` (operator): 202, the run continues in the background.
+pub async fn run(
+    state: web::Data<AppState>,
+    Staff(user): Staff,
+    id: web::Path<i64>,
+) -> Result<HttpResponse> {
+    let id = id.into_inner();
+    // The batch must exist before a thread is started for it.
+    state
+        .with_conn(move |c| crate::service::orders::show(c, id).map(|_| ()))
+        .await?;
+    let st = state.get_ref().clone();
+    web::block(move || start_run(&st, &user, id))
+        .await
+        .map_err(Error::from)??;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({"batch": id, "running": true})))
+}
