@@ -111,6 +111,13 @@ pub const ROUTES: &[RouteSpec] = &[
         Roles(&[Role::Office, Role::Operator]),
     ),
     route("POST", "/api/v1/batches/{id}/run", Roles(&[Role::Operator])),
+    route("GET", "/batches", Roles(&[Role::Office, Role::Operator])),
+    route(
+        "GET",
+        "/batches/{id}",
+        Roles(&[Role::Office, Role::Operator]),
+    ),
+    route("POST", "/batches/{id}/run", Roles(&[Role::Operator])),
     route(
         "GET",
         "/api/v1/batches/{id}/labels.pdf",
@@ -218,6 +225,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/batches", web::post().to(api::batches::create))
         .route("/api/v1/batches/{id}", web::get().to(api::batches::get))
         .route("/api/v1/batches/{id}/run", web::post().to(api::cards::run))
+        .route("/batches", web::get().to(views::batches::list))
+        .route("/batches/{id}", web::get().to(views::batches::show))
+        .route("/batches/{id}/run", web::post().to(views::batches::run))
         .route(
             "/api/v1/batches/{id}/labels.pdf",
             web::get().to(api::cards::labels),

@@ -152,3 +152,12 @@ pub fn show(conn: &mut DbConn, id: i64) -> Result<(Batch, Vec<BatchItem>)> {
         .load(conn)?;
     Ok((batch, apps))
 }
+
+/// The newest batches first.
+pub fn list(conn: &mut DbConn, limit: i64) -> Result<Vec<Batch>> {
+    Ok(issuance_batches::table
+        .order(issuance_batches::id.desc())
+        .limit(limit)
+        .select(Batch::as_select())
+        .load(conn)?)
+}

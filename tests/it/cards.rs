@@ -543,6 +543,32 @@ async fn delivery_documents_and_records() {
                 .to_request()
         };
 
+        // The batch page: progress, card states; the office gets the documents' links.
+        let page = |token: String| {
+            test::TestRequest::get()
+                .uri(&format!("/batches/{batch}"))
+                .insert_header(("authorization", format!("Bearer {token}")))
+                .to_request()
+        };
+        let resp = test::call_service(&app, page(operator.clone())).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+        assert!(
+            html.contains("4 / 4 枚") && html.contains("書込完了"),
+            "{html}"
+        );
+        assert!(html.contains(&kofu::card::number::display(&cards[0].card_number)));
+        assert!(
+            !html.contains("labels.pdf"),
+            "operators do not print labels"
+        );
+        let resp = test::call_service(&app, page(office.clone())).await;
+        let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+        assert!(
+            html.contains("labels.pdf") && !html.contains("id=\"run\""),
+            "{html}"
+        );
+
         // Labels: the two mail cards, each with 〒, name 様 and the marking.
         let resp = test::call_service(
             &app,

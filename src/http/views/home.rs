@@ -32,12 +32,12 @@ fn menu(role: Role) -> Vec<MenuItem> {
     match role {
         Role::Office => vec![
             m("申請の受付", None),
-            m("発券指示", None),
-            m("配送・交付の記録", None),
+            m("発券指示（API: POST /api/v1/batches）", None),
+            m("発行バッチと配送書類", Some("/batches")),
             m("失効の承認", None),
         ],
         Role::Clerk => vec![m("4情報の照合", None)],
-        Role::Operator => vec![m("発行バッチの実行", None)],
+        Role::Operator => vec![m("発行バッチの実行", Some("/batches"))],
         Role::Callcenter => vec![m("紛失・盗難の受付（一時停止）", None)],
         Role::Auditor => vec![m("監査ログ", Some("/audit"))],
         Role::Admin => vec![

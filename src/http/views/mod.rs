@@ -2,6 +2,7 @@
 
 pub mod applications;
 pub mod audit;
+pub mod batches;
 pub mod home;
 pub mod login;
 pub mod password;
