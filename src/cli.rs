@@ -379,6 +379,46 @@ fn bootstrap(cfg: &mut Config, pool: &DbPool) -> Result<()> {
     Ok(())
 }
 
+/// Send queued e-mail every `mail.poll_s` seconds, in the background.
+fn start_mail_worker(cfg: &Config, state: &AppState) -> Result<()> {
+    let Some(mailer) = crate::mail::Mailer::from_config(&cfg.mail, cfg.delivery.office())? else {
+        tracing::warn!("no mail.host configured: e-mail notices stay queued");
+        return Ok(());
+    };
+    let (pool, key, every) = (
+        state.db.write.clone(),
+        state.data_key()?,
+        std::time::Duration::from_secs(cfg.mail.poll_s.max(1)),
+    );
+    std::thread::Builder::new()
+        .name("mail".into())
+        .spawn(move || {
+            loop {
+                if let Err(e) = crate::mail::deliver_due(&pool, &key, &mailer, SystemClock.now()) {
+                    tracing::warn!(error = %e, "mail round failed");
+                }
+                std::thread::sleep(every);
+            }
+        })
+        .map_err(|e| Error::Internal(format!("cannot start the mail worker: {e}")))?;
+    Ok(())
+}
+
+/// `kofu mail deliver`: one delivery round now.
+pub fn mail_deliver(cfg: &Config) -> Result<()> {
+    let key = cfg.require_data_key()?;
+    let pool = open(cfg)?;
+    let mailer = crate::mail::Mailer::from_config(&cfg.mail, cfg.delivery.office())?
+        .ok_or_else(|| Error::Config("no mail.host configured (KOFU_SMTP_HOST)".into()))?;
+    let round = crate::mail::deliver_due(&pool, &key, &mailer, SystemClock.now())?;
+    let left = crate::mail::pending(&mut *pool.get()?)?;
+    println!(
+        "{} sent, {} deferred, {left} waiting",
+        round.sent, round.deferred
+    );
+    Ok(())
+}
+
 /// `kofu serve`.
 pub fn serve(mut cfg: Config, listen: Option<String>) -> Result<()> {
     if let Some(l) = listen {
@@ -399,6 +439,7 @@ pub fn serve(mut cfg: Config, listen: Option<String>) -> Result<()> {
         registry: Some(Arc::from(registry)),
         font: Default::default(),
     };
+    start_mail_worker(&cfg, &state)?;
     let listen = cfg.listen.clone();
     tracing::info!(%listen, "kofu listening");
     println!("kofu listening on http://{listen}/");

@@ -123,6 +123,43 @@ impl CardConfig {
     }
 }
 
+/// Outgoing e-mail over SMTP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// SMTP server; without one, notices stay queued.
+    pub host: Option<String>,
+    /// Port (587 for STARTTLS, 465 for TLS, 25 for none).
+    pub port: u16,
+    /// `starttls`, `tls` or `none` (plain SMTP: only for a relay on the same host).
+    pub security: String,
+    /// SMTP user name.
+    pub username: Option<String>,
+    /// SMTP password; better given as `KOFU_SMTP_PASSWORD`.
+    pub password: Option<Secret<String>>,
+    /// Sender, `Name <address>`.
+    pub from: String,
+    /// Seconds to wait for the server.
+    pub timeout_s: u64,
+    /// Seconds between delivery rounds of `kofu serve`.
+    pub poll_s: u64,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            host: None,
+            port: 587,
+            security: "starttls".into(),
+            username: None,
+            password: None,
+            from: "社会保障カード発行事務局 <noreply@example.jp>".into(),
+            timeout_s: 10,
+            poll_s: 15,
+        }
+    }
+}
+
 /// Delivery documents and the office they come from.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -212,6 +249,8 @@ pub struct Config {
     pub cards: CardConfig,
     /// Delivery documents.
     pub delivery: DeliveryConfig,
+    /// E-mail.
+    pub mail: MailConfig,
 }
 
 impl Default for Config {
@@ -236,6 +275,7 @@ impl Default for Config {
             demo_data: true,
             cards: CardConfig::default(),
             delivery: DeliveryConfig::default(),
+            mail: MailConfig::default(),
         }
     }
 }
@@ -348,6 +388,26 @@ impl Config {
         }
         if let Some(v) = get("KOFU_DELIVERY_FONT") {
             self.delivery.font = v.into();
+        }
+        if let Some(v) = get("KOFU_SMTP_HOST") {
+            self.mail.host = Some(v);
+        }
+        if let Some(v) = get("KOFU_SMTP_PORT") {
+            self.mail.port = v
+                .parse()
+                .map_err(|_| Error::Config(format!("KOFU_SMTP_PORT: not a port: {v:?}")))?;
+        }
+        if let Some(v) = get("KOFU_SMTP_SECURITY") {
+            self.mail.security = v;
+        }
+        if let Some(v) = get("KOFU_SMTP_USERNAME") {
+            self.mail.username = Some(v);
+        }
+        if let Some(v) = get("KOFU_SMTP_PASSWORD") {
+            self.mail.password = Some(Secret::new(v));
+        }
+        if let Some(v) = get("KOFU_MAIL_FROM") {
+            self.mail.from = v;
         }
         if let Some(v) = get("KOFU_POOL_SIZE") {
             self.pool_size = v

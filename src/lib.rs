@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod jp;
+pub mod mail;
 pub mod pdf;
 pub mod pii;
 pub mod registry;

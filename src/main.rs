@@ -50,11 +50,22 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Outgoing e-mail.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
     /// Issuance batches (発券): writing the cards of an issuance order.
     Batch {
         #[command(subcommand)]
         command: BatchCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum MailCommand {
+    /// Send the queued notices that are due, once (`kofu serve` does this continuously).
+    Deliver,
 }
 
 #[derive(Subcommand)]
@@ -189,6 +200,9 @@ fn main() -> ExitCode {
         Command::Audit {
             command: AuditCommand::Verify,
         } => cli::audit_verify(&cfg),
+        Command::Mail {
+            command: MailCommand::Deliver,
+        } => cli::mail_deliver(&cfg),
         Command::Batch {
             command: BatchCommand::Run { id },
         } => cli::batch_run(&cfg, id),

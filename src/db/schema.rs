@@ -94,6 +94,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    mail_queue (id) {
+        id -> BigInt,
+        kind -> Text,
+        message -> Binary,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        sent_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     cards (id) {
         id -> BigInt,
         card_number -> Text,
@@ -197,4 +211,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     applications,
     issuance_batches,
     cards,
+    mail_queue,
 );

@@ -395,6 +395,20 @@ impl Runner<'_> {
                     applications::updated_at.eq(now_s),
                 ))
                 .execute(c)?;
+                if app.delivery == "counter"
+                    && let Some(email) = &applicant.email
+                {
+                    crate::mail::enqueue(
+                        c,
+                        self.key,
+                        email,
+                        crate::mail::Notice::CounterReady {
+                            name: applicant.name.clone(),
+                            reference: app.reference.clone(),
+                        },
+                        now,
+                    )?;
+                }
                 audit::append(
                     c,
                     now_s,

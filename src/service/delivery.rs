@@ -202,6 +202,7 @@ pub fn tracking_number(input: &str) -> Result<String> {
 /// the state the event follows or goes by the other delivery.
 pub fn record(
     conn: &mut DbConn,
+    key: &DataKey,
     user: &StaffUser,
     card_number: &str,
     event: &Event,
@@ -295,6 +296,22 @@ pub fn record(
             &format!("card:{number}"),
             &detail,
         )?;
+        if let Some(t) = &tracking {
+            let who = intake::applicant(key, &app)?;
+            if let Some(email) = &who.email {
+                crate::mail::enqueue(
+                    c,
+                    key,
+                    email,
+                    crate::mail::Notice::Shipped {
+                        name: who.name.clone(),
+                        reference: app.reference.clone(),
+                        tracking: t.clone(),
+                    },
+                    now,
+                )?;
+            }
+        }
         CardRow::by_number(c, &number)?.ok_or_else(|| Error::Internal("card vanished".into()))
     })
 }

@@ -321,6 +321,19 @@ pub fn create(
             &format!("application:{id}"),
             &format!("kind={} state={st}", app.kind),
         )?;
+        if let Some(email) = &app.applicant.email {
+            crate::mail::enqueue(
+                c,
+                key,
+                email,
+                crate::mail::Notice::Received {
+                    name: app.applicant.name.clone(),
+                    reference: reference.clone(),
+                    counter: app.delivery == "counter",
+                },
+                now,
+            )?;
+        }
         Ok::<_, Error>(id)
     })?;
     Ok((id, reference, st))

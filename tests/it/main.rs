@@ -12,6 +12,7 @@ mod cards;
 mod certificates;
 mod documents;
 mod intake;
+mod mail;
 mod orders;
 mod pkcs11;
 mod registry;

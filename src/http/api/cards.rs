@@ -147,8 +147,9 @@ pub async fn record(
         DeliveryEvent::HandedOver { identity_checked } => Event::HandedOver { identity_checked },
     };
     let now = state.clock.now();
+    let key = state.data_key()?;
     let card = state
-        .with_write(move |c| delivery::record(c, &user, &number, &event, now))
+        .with_write(move |c| delivery::record(c, &key, &user, &number, &event, now))
         .await?;
     Ok(HttpResponse::Ok().json(card_json(&card)))
 }

@@ -1,0 +1,2 @@
+DROP INDEX mail_queue_due;
+DROP TABLE mail_queue;
