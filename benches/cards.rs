@@ -53,7 +53,7 @@ fn office(conn: &mut kofu::db::DbConn, name: &str) -> StaffUser {
 }
 
 /// RSA-2048 key pairs per second generated on one SoftHSM2 token by `threads` sessions.
-fn raw_keygen(ctx: &Pkcs11, count: usize, threads: usize) -> f64 {
+fn raw_keygen(ctx: &Pkcs11, count: usize, threads: usize, label: &str) -> f64 {
     let slot = ctx
         .get_slots_with_token()
         .unwrap()
@@ -61,7 +61,7 @@ fn raw_keygen(ctx: &Pkcs11, count: usize, threads: usize) -> f64 {
         .find(|s| !ctx.get_token_info(*s).unwrap().token_initialized())
         .unwrap();
     let so = AuthPin::from("12345678".to_string());
-    ctx.init_token(slot, &so, "raw-keygen").unwrap();
+    ctx.init_token(slot, &so, label).unwrap();
     let s = ctx.open_rw_session(slot).unwrap();
     s.login(UserType::So, Some(&so)).unwrap();
     s.init_pin(&AuthPin::from("1234".to_string())).unwrap();
@@ -189,6 +189,11 @@ fn main() {
         .id;
     drop(conn);
 
+    // The peer runs before and after the batch (the machine's speed drifts): the mean counts.
+    let ctx = Pkcs11::new(module()).unwrap();
+    let _ = ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
+    let before = raw_keygen(&ctx, count, threads, "raw-before");
+
     let readers = Readers::open(&module()).unwrap();
     let runner = kofu::service::batches::Runner {
         db: &db.write,
@@ -212,11 +217,10 @@ fn main() {
     );
 
     // The peer: the same module, the same number of threads, two key pairs per card.
-    let ctx = Pkcs11::new(module()).unwrap();
-    let _ = ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
-    let keys_per_second = raw_keygen(&ctx, 2 * count, threads);
+    let after = raw_keygen(&ctx, count, threads, "raw-after");
+    let keys_per_second = (before + after) / 2.0;
     println!(
-        "raw_keygen keys={} threads={threads} keys_per_second={keys_per_second:.2} cards_per_second_limit={:.2}",
+        "raw_keygen keys={} threads={threads} before={before:.2} after={after:.2} keys_per_second={keys_per_second:.2} cards_per_second_limit={:.2}",
         2 * count,
         keys_per_second / 2.0
     );
