@@ -194,24 +194,30 @@ pub struct Pkcs11Token {
     label: String,
 }
 
+/// Load a PKCS#11 module and initialise it (once per process; a second load of the same
+/// module finds it initialised, which is fine).
+pub fn load_module(module: &Path) -> Result<Pkcs11> {
+    let ctx = Pkcs11::new(module).map_err(|e| {
+        Error::Config(format!(
+            "cannot load PKCS#11 module {}: {e}",
+            module.display()
+        ))
+    })?;
+    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(())
+        | Err(cryptoki::error::Error::Pkcs11(
+            cryptoki::error::RvError::CryptokiAlreadyInitialized,
+            _,
+        )) => Ok(ctx),
+        Err(e) => Err(Error::Crypto(format!("PKCS#11: {e}"))),
+    }
+}
+
 impl Pkcs11Token {
     /// Load `module`, find the token labelled `label`, open a read-write session and log in.
     pub fn open(module: &Path, label: &str, pin: &str) -> Result<Arc<Self>> {
         let p11 = |e: cryptoki::error::Error| Error::Crypto(format!("PKCS#11: {e}"));
-        let ctx = Pkcs11::new(module).map_err(|e| {
-            Error::Config(format!(
-                "cannot load PKCS#11 module {}: {e}",
-                module.display()
-            ))
-        })?;
-        match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-            Ok(())
-            | Err(cryptoki::error::Error::Pkcs11(
-                cryptoki::error::RvError::CryptokiAlreadyInitialized,
-                _,
-            )) => {}
-            Err(e) => return Err(p11(e)),
-        }
+        let ctx = load_module(module)?;
         let mut found = None;
         for slot in ctx.get_slots_with_initialized_token().map_err(p11)? {
             let info = ctx.get_token_info(slot).map_err(p11)?;

@@ -10,7 +10,7 @@
 
 use crate::ca::signer::{KeyAlgorithm, public_key_of};
 use crate::error::{Error, Result};
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::context::Pkcs11;
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, CertificateType, KeyType, ObjectClass};
 use cryptoki::session::{Session, UserType};
@@ -97,20 +97,7 @@ pub struct Readers {
 impl Readers {
     /// Load the module.
     pub fn open(module: &Path) -> Result<Self> {
-        let ctx = Pkcs11::new(module).map_err(|e| {
-            Error::Config(format!(
-                "cannot load the card PKCS#11 module {}: {e}",
-                module.display()
-            ))
-        })?;
-        match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-            Ok(())
-            | Err(cryptoki::error::Error::Pkcs11(
-                cryptoki::error::RvError::CryptokiAlreadyInitialized,
-                _,
-            )) => {}
-            Err(e) => return Err(p11(e)),
-        }
+        let ctx = crate::ca::signer::load_module(module)?;
         Ok(Readers {
             ctx,
             blank: Mutex::new(()),

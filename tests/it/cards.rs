@@ -17,18 +17,7 @@ use std::process::{Command, Stdio};
 
 /// A SoftHSM2 configuration with an empty token directory: only blank cards.
 pub fn blank_cards(dir: &Path) -> PathBuf {
-    let tokens = dir.join("cards");
-    std::fs::create_dir_all(&tokens).unwrap();
-    let conf = dir.join("cards.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
-    conf
+    crate::pkcs11::softhsm_conf(dir, "cards")
 }
 
 fn staff(env: &Env, name: &str) -> StaffUser {

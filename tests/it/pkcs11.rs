@@ -18,10 +18,11 @@ pub fn softhsm_module() -> PathBuf {
 }
 
 /// A SoftHSM2 configuration with one initialised token, in `dir`.
-pub fn softhsm_token(dir: &std::path::Path, label: &str, pin: &str) -> PathBuf {
-    let tokens = dir.join("tokens");
+/// A SoftHSM2 configuration in `dir` whose tokens live in `dir/<name>` (empty at first).
+pub fn softhsm_conf(dir: &std::path::Path, name: &str) -> PathBuf {
+    let tokens = dir.join(name);
     std::fs::create_dir_all(&tokens).unwrap();
-    let conf = dir.join("softhsm2.conf");
+    let conf = dir.join(format!("{name}.conf"));
     std::fs::write(
         &conf,
         format!(
@@ -30,6 +31,11 @@ pub fn softhsm_token(dir: &std::path::Path, label: &str, pin: &str) -> PathBuf {
         ),
     )
     .unwrap();
+    conf
+}
+
+pub fn softhsm_token(dir: &std::path::Path, label: &str, pin: &str) -> PathBuf {
+    let conf = softhsm_conf(dir, "tokens");
     let out = run(Command::new("softhsm2-util")
         .env("SOFTHSM2_CONF", &conf)
         .args([

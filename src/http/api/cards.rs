@@ -30,6 +30,64 @@ pub struct LabelQuery {
     pub layout: Option<String>,
 }
 
+/// Which document of a batch.
+enum Document {
+    Labels { single: bool },
+    PinMailers,
+    CounterNotices,
+}
+
+/// Read the batch's data (audited), then render the document off the async threads.
+async fn document(
+    state: &AppState,
+    user: StaffUser,
+    id: i64,
+    which: Document,
+) -> Result<HttpResponse> {
+    let (key, font, office) = (
+        state.data_key()?,
+        state.font()?,
+        state.config.delivery.office(),
+    );
+    let now = state.clock.now();
+    let (bytes, name) = match which {
+        Document::Labels { single } => {
+            let list = state
+                .with_write(move |c| delivery::labels(c, &key, &user, id, now))
+                .await?;
+            let bytes = web::block(move || {
+                if single {
+                    crate::pdf::single_labels(&font, &office, &list)
+                } else {
+                    crate::pdf::label_sheets(&font, &office, &list)
+                }
+            })
+            .await
+            .map_err(Error::from)??;
+            (bytes, "labels")
+        }
+        Document::PinMailers => {
+            let list = state
+                .with_write(move |c| delivery::pin_mailers(c, &key, &user, id, now))
+                .await?;
+            let bytes = web::block(move || crate::pdf::pin_mailers(&font, &office, &list))
+                .await
+                .map_err(Error::from)??;
+            (bytes, "pin-mailers")
+        }
+        Document::CounterNotices => {
+            let list = state
+                .with_write(move |c| delivery::counter_notices(c, &key, &user, id, now))
+                .await?;
+            let bytes = web::block(move || crate::pdf::counter_notices(&font, &office, &list))
+                .await
+                .map_err(Error::from)??;
+            (bytes, "counter-notices")
+        }
+    };
+    Ok(pdf(bytes, &format!("{name}-{id}.pdf")))
+}
+
 /// `GET /api/v1/batches/{id}/labels.pdf` (office).
 pub async fn labels(
     state: web::Data<AppState>,
@@ -47,26 +105,7 @@ pub async fn labels(
             ));
         }
     };
-    let (key, font, office) = (
-        state.data_key()?,
-        state.font()?,
-        state.config.delivery.office(),
-    );
-    let now = state.clock.now();
-    let id = id.into_inner();
-    let list = state
-        .with_write(move |c| delivery::labels(c, &key, &user, id, now))
-        .await?;
-    let bytes = web::block(move || {
-        if single {
-            crate::pdf::single_labels(&font, &office, &list)
-        } else {
-            crate::pdf::label_sheets(&font, &office, &list)
-        }
-    })
-    .await
-    .map_err(Error::from)??;
-    Ok(pdf(bytes, &format!("labels-{id}.pdf")))
+    document(&state, user, id.into_inner(), Document::Labels { single }).await
 }
 
 /// `GET /api/v1/batches/{id}/pin-mailers.pdf` (office).
@@ -75,20 +114,7 @@ pub async fn pin_mailers(
     Staff(user): Staff,
     id: web::Path<i64>,
 ) -> Result<HttpResponse> {
-    let (key, font, office) = (
-        state.data_key()?,
-        state.font()?,
-        state.config.delivery.office(),
-    );
-    let now = state.clock.now();
-    let id = id.into_inner();
-    let list = state
-        .with_write(move |c| delivery::pin_mailers(c, &key, &user, id, now))
-        .await?;
-    let bytes = web::block(move || crate::pdf::pin_mailers(&font, &office, &list))
-        .await
-        .map_err(Error::from)??;
-    Ok(pdf(bytes, &format!("pin-mailers-{id}.pdf")))
+    document(&state, user, id.into_inner(), Document::PinMailers).await
 }
 
 /// `GET /api/v1/batches/{id}/counter-notices.pdf` (office).
@@ -97,20 +123,7 @@ pub async fn counter_notices(
     Staff(user): Staff,
     id: web::Path<i64>,
 ) -> Result<HttpResponse> {
-    let (key, font, office) = (
-        state.data_key()?,
-        state.font()?,
-        state.config.delivery.office(),
-    );
-    let now = state.clock.now();
-    let id = id.into_inner();
-    let list = state
-        .with_write(move |c| delivery::counter_notices(c, &key, &user, id, now))
-        .await?;
-    let bytes = web::block(move || crate::pdf::counter_notices(&font, &office, &list))
-        .await
-        .map_err(Error::from)??;
-    Ok(pdf(bytes, &format!("counter-notices-{id}.pdf")))
+    document(&state, user, id.into_inner(), Document::CounterNotices).await
 }
 
 /// Body of `POST /api/v1/cards/{number}/delivery`.
