@@ -151,6 +151,31 @@ fn check_card(env: &Env, conf: &Path, card: &CardRow, adult: bool) {
         "{listing}"
     );
 
+    check_certificates(env, conf, card, adult);
+    // A wrong PIN does not open the card.
+    let wrong = if pins.auth == "2580" { "2581" } else { "2580" };
+    let out = pkcs11_tool(
+        conf,
+        &[
+            "--token-label",
+            num,
+            "--login",
+            "--pin",
+            wrong,
+            "--list-objects",
+        ],
+    );
+    assert!(!out.status.success(), "card {num} opened with a wrong PIN");
+}
+
+/// Both certificates of an adult's card verify against the chain, and the public keys on
+/// the card are theirs.
+fn check_card_certificates(env: &Env, conf: &Path, card: &CardRow) {
+    check_certificates(env, conf, card, true);
+}
+
+fn check_certificates(env: &Env, conf: &Path, card: &CardRow, adult: bool) {
+    let num = &card.card_number;
     // The card number object holds the number; the face data needs the PIN.
     let dir = env.dir.path();
     let purposes: &[(&str, &str)] = if adult {
@@ -233,20 +258,6 @@ fn check_card(env: &Env, conf: &Path, card: &CardRow, adult: bool) {
             "card {num} {purpose} key"
         );
     }
-    // A wrong PIN does not open the card.
-    let wrong = if pins.auth == "2580" { "2581" } else { "2580" };
-    let out = pkcs11_tool(
-        conf,
-        &[
-            "--token-label",
-            num,
-            "--login",
-            "--pin",
-            wrong,
-            "--list-objects",
-        ],
-    );
-    assert!(!out.status.success(), "card {num} opened with a wrong PIN");
 }
 
 fn cards_of(env: &Env, batch: i64) -> Vec<CardRow> {
@@ -740,4 +751,52 @@ async fn delivery_documents_and_records() {
             );
         }
     }
+}
+
+#[test]
+fn cards_that_cannot_generate_get_keys_written_from_software() {
+    each_backend(|env| {
+        env.init_ca();
+        let conf = blank_cards(env.dir.path());
+        let batch = ordered_batch(env, 2);
+        let out = run(batch_command(env, &conf, batch).env("KOFU_CARD_KEYGEN", "software"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for card in cards_of(env, batch) {
+            assert_eq!(card.keygen.as_deref(), Some("software"));
+            let pins = kofu::service::batches::pins(&data_key(), &card)
+                .unwrap()
+                .unwrap();
+            let listing = pkcs11_tool(
+                &conf,
+                &[
+                    "--token-label",
+                    &card.card_number,
+                    "--login",
+                    "--pin",
+                    &pins.auth,
+                    "--list-objects",
+                    "--type",
+                    "privkey",
+                ],
+            );
+            let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+            // Written keys are sensitive and not extractable, and honestly not "local".
+            assert_eq!(
+                listing.matches("Private Key Object").count(),
+                2,
+                "{listing}"
+            );
+            assert_eq!(
+                listing.matches("Access:     sensitive\n").count(),
+                2,
+                "{listing}"
+            );
+            assert!(!listing.contains("local"), "{listing}");
+            check_card_certificates(env, &conf, &card);
+        }
+    });
 }
