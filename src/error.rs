@@ -118,7 +118,8 @@ impl Error {
         }
     }
 
-    fn is_client_error(&self) -> bool {
+    /// Whether the error is the caller's (4xx): shown to the user, nothing changed.
+    pub fn is_client_error(&self) -> bool {
         self.status_code().is_client_error()
     }
 }

@@ -118,6 +118,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Roles(&[Role::Office, Role::Operator]),
     ),
     route("POST", "/batches/{id}/run", Roles(&[Role::Operator])),
+    route("POST", "/cards/{number}/delivery", Roles(&[Role::Office])),
     route(
         "GET",
         "/api/v1/batches/{id}/labels.pdf",
@@ -228,6 +229,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/batches", web::get().to(views::batches::list))
         .route("/batches/{id}", web::get().to(views::batches::show))
         .route("/batches/{id}/run", web::post().to(views::batches::run))
+        .route(
+            "/cards/{number}/delivery",
+            web::post().to(views::batches::record_delivery),
+        )
         .route(
             "/api/v1/batches/{id}/labels.pdf",
             web::get().to(api::cards::labels),

@@ -30,6 +30,10 @@ pub struct LabelQuery {
     pub layout: Option<String>,
 }
 
+fn nothing(what: &str) -> Error {
+    Error::Conflict(format!("nothing to print: {what}"))
+}
+
 /// Which document of a batch.
 enum Document {
     Labels { single: bool },
@@ -55,6 +59,9 @@ async fn document(
             let list = state
                 .with_write(move |c| delivery::labels(c, &key, &user, id, now))
                 .await?;
+            if list.is_empty() {
+                return Err(nothing("mailing labels (no written card goes by mail)"));
+            }
             let bytes = web::block(move || {
                 if single {
                     crate::pdf::single_labels(&font, &office, &list)
@@ -70,6 +77,9 @@ async fn document(
             let list = state
                 .with_write(move |c| delivery::pin_mailers(c, &key, &user, id, now))
                 .await?;
+            if list.is_empty() {
+                return Err(nothing("PIN mailers (every card's PINs are gone)"));
+            }
             let bytes = web::block(move || crate::pdf::pin_mailers(&font, &office, &list))
                 .await
                 .map_err(Error::from)??;
@@ -79,6 +89,11 @@ async fn document(
             let list = state
                 .with_write(move |c| delivery::counter_notices(c, &key, &user, id, now))
                 .await?;
+            if list.is_empty() {
+                return Err(nothing(
+                    "counter notices (no written card waits at the counter)",
+                ));
+            }
             let bytes = web::block(move || crate::pdf::counter_notices(&font, &office, &list))
                 .await
                 .map_err(Error::from)??;

@@ -4,13 +4,16 @@
 
 use crate::app::AppState;
 use crate::audit;
+use crate::db::schema::applications;
 use crate::error::Result;
 use crate::http::extract::{CsrfForm, HasCsrf, Staff};
 use crate::http::views::html;
+use crate::service::auth::StaffUser;
 use crate::service::orders::{self, Batch};
 use crate::service::users::Role;
 use actix_web::{HttpResponse, web};
 use askama::Template;
+use diesel::prelude::*;
 use serde::Deserialize;
 
 /// Links of the batch pages.
@@ -48,10 +51,20 @@ struct BatchPage {
     batch: Batch,
     state_label: &'static str,
     written: usize,
-    cards: Vec<(String, &'static str)>,
+    cards: Vec<CardView>,
     can_run: bool,
     can_print: bool,
     started: bool,
+    message: Option<(bool, String)>,
+}
+
+/// A card row on the batch page.
+struct CardView {
+    number: String,
+    display: String,
+    state: String,
+    label: &'static str,
+    delivery: String,
 }
 
 fn card_state_label(s: &str) -> &'static str {
@@ -74,6 +87,8 @@ fn card_state_label(s: &str) -> &'static str {
 pub struct BatchQuery {
     #[serde(default)]
     started: Option<String>,
+    #[serde(default)]
+    recorded: Option<String>,
 }
 
 /// `GET /batches/{id}` (office, operator); the read is audited.
@@ -83,13 +98,31 @@ pub async fn show(
     id: web::Path<i64>,
     query: web::Query<BatchQuery>,
 ) -> Result<HttpResponse> {
-    let id = id.into_inner();
+    let message = query
+        .recorded
+        .as_ref()
+        .map(|n| (true, format!("カード {n} の配送・交付を記録しました。")));
+    let started = query.started.is_some();
+    render(&state, user, id.into_inner(), started, message).await
+}
+
+async fn render(
+    state: &AppState,
+    user: StaffUser,
+    id: i64,
+    started: bool,
+    message: Option<(bool, String)>,
+) -> Result<HttpResponse> {
     let now = state.clock.now();
     let actor = user.actor();
-    let (batch, cards) = state
+    let (batch, cards, deliveries) = state
         .with_write(move |c| {
             let (batch, _) = orders::show(c, id)?;
             let cards = crate::service::batches::cards(c, id)?;
+            let deliveries: Vec<(i64, String)> = applications::table
+                .filter(applications::batch_id.eq(id))
+                .select((applications::id, applications::delivery))
+                .load(c)?;
             audit::append(
                 c,
                 now.timestamp(),
@@ -98,7 +131,7 @@ pub async fn show(
                 &format!("batch:{id}"),
                 "",
             )?;
-            Ok((batch, cards))
+            Ok((batch, cards, deliveries))
         })
         .await?;
     let written = cards
@@ -115,7 +148,7 @@ pub async fn show(
         "running" => "書き込み中",
         _ => "完了",
     };
-    html(&BatchPage {
+    let mut resp = html(&BatchPage {
         username: user.username.clone(),
         role_label: user.role.label_ja(),
         csrf: user.csrf.clone().unwrap_or_default(),
@@ -124,18 +157,28 @@ pub async fn show(
         written,
         cards: cards
             .iter()
-            .map(|c| {
-                (
-                    crate::card::number::display(&c.card_number),
-                    card_state_label(&c.state),
-                )
+            .map(|c| CardView {
+                number: c.card_number.clone(),
+                display: crate::card::number::display(&c.card_number),
+                state: c.state.clone(),
+                label: card_state_label(&c.state),
+                delivery: deliveries
+                    .iter()
+                    .find(|(a, _)| *a == c.application_id)
+                    .map(|(_, d)| d.clone())
+                    .unwrap_or_default(),
             })
             .collect(),
         can_run: user.role == Role::Operator,
         can_print: user.role == Role::Office,
-        started: query.started.is_some(),
+        started,
+        message: message.clone(),
         batch,
-    })
+    })?;
+    if message.is_some_and(|(ok, _)| !ok) {
+        *resp.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(resp)
 }
 
 /// The run button's form.
@@ -167,4 +210,73 @@ pub async fn run(
     Ok(HttpResponse::SeeOther()
         .insert_header(("Location", format!("/batches/{id}?started=1")))
         .finish())
+}
+
+/// The delivery form of one card (office).
+#[derive(Debug, Deserialize)]
+pub struct DeliveryForm {
+    csrf: String,
+    event: String,
+    #[serde(default)]
+    tracking_number: Option<String>,
+    #[serde(default)]
+    identity_checked: Option<String>,
+}
+
+impl HasCsrf for DeliveryForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /cards/{number}/delivery` (office): record shipment, delivery, return or counter
+/// handover, then back to the batch page; a refusal is shown there and changes nothing.
+pub async fn record_delivery(
+    state: web::Data<AppState>,
+    number: web::Path<String>,
+    CsrfForm(form, user): CsrfForm<DeliveryForm>,
+) -> Result<HttpResponse> {
+    use crate::service::delivery::{self, Event};
+    let number = crate::card::number::parse(&number)?;
+    let event = match form.event.as_str() {
+        "shipped" => Event::Shipped {
+            tracking_number: form.tracking_number.clone().unwrap_or_default(),
+        },
+        "delivered" => Event::Delivered,
+        "returned" => Event::Returned,
+        "handed_over" => Event::HandedOver {
+            identity_checked: form.identity_checked.is_some(),
+        },
+        other => {
+            return Err(crate::error::Error::bad(
+                "event",
+                format!("unknown delivery event {other:?}"),
+            ));
+        }
+    };
+    let key = state.data_key()?;
+    let now = state.clock.now();
+    let (u, n) = (user.clone(), number.clone());
+    let batch_id = state
+        .with_conn({
+            let n = number.clone();
+            move |c| {
+                crate::db::models::card::CardRow::by_number(c, &n)?
+                    .map(|card| card.batch_id)
+                    .ok_or_else(|| crate::error::Error::NotFound(format!("card {n}")))
+            }
+        })
+        .await?;
+    match state
+        .with_write(move |c| delivery::record(c, &key, &u, &n, &event, now))
+        .await
+    {
+        Ok(_) => Ok(HttpResponse::SeeOther()
+            .insert_header(("Location", format!("/batches/{batch_id}?recorded={number}")))
+            .finish()),
+        Err(e) if e.is_client_error() => {
+            render(&state, user, batch_id, false, Some((false, e.to_string()))).await
+        }
+        Err(e) => Err(e),
+    }
 }
