@@ -854,3 +854,82 @@ fn cards_that_cannot_generate_get_keys_written_from_software() {
         }
     });
 }
+
+/// The operator's button path end to end: `kofu serve` with the card readers, a run started
+/// over HTTP, and the batch page's data followed until the batch is complete.
+#[test]
+fn a_batch_started_over_http_runs_to_completion() {
+    let env = envs().into_iter().next().unwrap(); // SQLite; the runner is the same code
+    env.init_ca();
+    let conf = blank_cards(env.dir.path());
+    let batch = ordered_batch(&env, 3);
+    let operator = ready_user(&env, "operator-w", Role::Operator, None);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Kill(
+        env.command()
+            .env("SOFTHSM2_CONF", &conf)
+            .env("KOFU_CARD_MODULE", softhsm_module())
+            .env("KOFU_LISTEN", format!("127.0.0.1:{port}"))
+            .env("KOFU_DEMO_DATA", "0")
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while agent.get(&format!("{base}/healthz")).call().is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kofu serve did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let auth = format!("Bearer {operator}");
+    let resp = agent
+        .post(&format!("{base}/api/v1/batches/{batch}/run"))
+        .header("authorization", &auth)
+        .send_empty()
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    loop {
+        let mut resp = agent
+            .get(&format!("{base}/api/v1/batches/{batch}"))
+            .header("authorization", &auth)
+            .call()
+            .unwrap();
+        let v: serde_json::Value = resp.body_mut().read_json().unwrap();
+        if v["batch"]["state"] == "completed" {
+            assert_eq!(v["cards"]["written"], 3, "{v}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "batch not done: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let audit = kofu::audit::list(&mut env.conn(), None, 1000).unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "batch.started" && e.actor == "operator-w")
+    );
+    assert_eq!(
+        audit.iter().filter(|e| e.action == "card.written").count(),
+        3
+    );
+}
