@@ -17,3 +17,8 @@ pub mod pdf;
 pub mod pii;
 pub mod registry;
 pub mod service;
+
+// mimalloc instead of glibc's malloc: a million-row import allocates and frees small
+// strings by the million, and glibc's allocator was a tenth of its time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

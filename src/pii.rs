@@ -175,10 +175,15 @@ impl DataKey {
     }
 
     /// Keyed hash of the parts for equality lookups on encrypted data: HMAC-SHA-256
-    /// truncated to 128 bits (32 hex digits), which keeps index entries small.
-    pub fn index(&self, parts: &[&str]) -> String {
+    /// truncated to 128 bits, which keeps index entries small.
+    pub fn index_bytes(&self, parts: &[&str]) -> Vec<u8> {
         let bytes: Vec<&[u8]> = parts.iter().map(|p| p.as_bytes()).collect();
-        hex::encode(&self.index.mac(&bytes)[..16])
+        self.index.mac(&bytes)[..16].to_vec()
+    }
+
+    /// [`DataKey::index_bytes`] as 32 hex digits.
+    pub fn index(&self, parts: &[&str]) -> String {
+        hex::encode(self.index_bytes(parts))
     }
 }
 

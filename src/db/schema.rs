@@ -134,10 +134,10 @@ diesel::table! {
     residents (id) {
         id -> BigInt,
         municipality_code -> Text,
-        resident_key -> Text,
+        resident_key -> Binary,
         status -> Text,
-        dob_key -> Text,
-        name_key -> Text,
+        dob_key -> Binary,
+        name_key -> Binary,
         pii -> Binary,
         updated_at -> BigInt,
     }

@@ -224,10 +224,10 @@ fn optional<T>(
 #[diesel(table_name = residents)]
 struct NewResident {
     municipality_code: String,
-    resident_key: String,
+    resident_key: Vec<u8>,
     status: String,
-    dob_key: String,
-    name_key: String,
+    dob_key: Vec<u8>,
+    name_key: Vec<u8>,
     pii: Vec<u8>,
     updated_at: i64,
 }
@@ -471,9 +471,9 @@ pub fn import_extract(
     bulk_cache(conn, true)?;
     let stored = conn.transaction(|c| {
         // Known residents (by keyed resident code) are updated; new ones batch-inserted.
-        let mut known: HashMap<(String, String), i64> = HashMap::new();
+        let mut known: HashMap<(String, Vec<u8>), i64> = HashMap::new();
         for m in &municipalities {
-            let rows: Vec<(i64, String)> = residents::table
+            let rows: Vec<(i64, Vec<u8>)> = residents::table
                 .filter(residents::municipality_code.eq(*m))
                 .select((residents::id, residents::resident_key))
                 .load(c)?;

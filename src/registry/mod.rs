@@ -175,19 +175,19 @@ pub trait Registry: Send + Sync {
 pub const RESIDENTS_TABLE: &str = "residents";
 
 /// Keyed lookup hashes of a resident or applicant.
-pub fn dob_key(key: &DataKey, municipality: &str, dob: NaiveDate) -> String {
-    key.index(&["dob", municipality, &dob.format("%Y-%m-%d").to_string()])
+pub fn dob_key(key: &DataKey, municipality: &str, dob: NaiveDate) -> Vec<u8> {
+    key.index_bytes(&["dob", municipality, &dob.format("%Y-%m-%d").to_string()])
 }
 
 /// Keyed hash of the normalised name (kanji variants folded), the second way to find a
 /// person when the date of birth was written wrong.
-pub fn name_key(key: &DataKey, municipality: &str, name: &str) -> String {
-    key.index(&["name", municipality, &normalize::name_key(name)])
+pub fn name_key(key: &DataKey, municipality: &str, name: &str) -> Vec<u8> {
+    key.index_bytes(&["name", municipality, &normalize::name_key(name)])
 }
 
 /// Keyed hash of a resident code.
-pub fn resident_key(key: &DataKey, municipality: &str, code: &str) -> String {
-    key.index(&["resident", municipality, code.trim()])
+pub fn resident_key(key: &DataKey, municipality: &str, code: &str) -> Vec<u8> {
+    key.index_bytes(&["resident", municipality, code.trim()])
 }
 
 /// The imported-extract connector: residents stored (sealed) in kofu's own database.
