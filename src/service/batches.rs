@@ -340,8 +340,8 @@ impl Runner<'_> {
         };
         let face_json =
             serde_json::to_vec(&face).map_err(|e| Error::Internal(format!("face data: {e}")))?;
-        for (p, der) in &certs {
-            card.write_certificate(*p, der)?;
+        for c in &certs {
+            card.write_certificate(c.purpose, &c.der)?;
         }
         card.write_data(label::CARD_NUMBER, row.card_number.as_bytes(), false)?;
         card.write_data(label::FACE, &face_json, true)?;
@@ -363,8 +363,8 @@ impl Runner<'_> {
             .unwrap_or(Origin::Card);
         let serials: Vec<String> = certs
             .iter()
-            .map(|(p, der)| Ok(format!("{}={}", p.id(), serial_of(der)?)))
-            .collect::<Result<_>>()?;
+            .map(|c| format!("{}={}", c.purpose.id(), c.serial))
+            .collect();
         db.with(|c| {
             c.transaction(|c| {
                 let n = diesel::update(
@@ -572,7 +572,7 @@ impl Runner<'_> {
         applicant: &intake::Applicant,
         keys: &[(Purpose, (Vec<u8>, Origin))],
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Vec<(Purpose, Vec<u8>)>> {
+    ) -> Result<Vec<CardCertificate>> {
         let now_s = now.timestamp();
         let mut db = self.db;
         let existing: Vec<CardCert> = db.with(|c| {
@@ -606,7 +606,11 @@ impl Runner<'_> {
                             purpose.id()
                         )));
                     }
-                    out.push((*purpose, der.clone()));
+                    out.push(CardCertificate {
+                        purpose: *purpose,
+                        serial: serial.clone(),
+                        der: der.clone(),
+                    });
                 }
                 _ => missing.push((*purpose, profile, spki.clone())),
             }
@@ -649,11 +653,22 @@ impl Runner<'_> {
             now,
         )?;
         for ((purpose, _, _), cert) in missing.into_iter().zip(issued) {
-            out.push((purpose, cert.der));
+            out.push(CardCertificate {
+                purpose,
+                serial: cert.serial,
+                der: cert.der,
+            });
         }
-        out.sort_by_key(|(p, _)| *p == Purpose::Signing);
+        out.sort_by_key(|c| c.purpose == Purpose::Signing);
         Ok(out)
     }
+}
+
+/// A certificate that belongs on a card.
+struct CardCertificate {
+    purpose: Purpose,
+    serial: String,
+    der: Vec<u8>,
 }
 
 /// A certificate row of a card: id, serial, profile, state, DER once issued.
@@ -677,18 +692,10 @@ fn spki_of(cert_der: &[u8]) -> Result<Vec<u8>> {
         .public_key_to_der()?)
 }
 
-fn serial_of(cert_der: &[u8]) -> Result<String> {
-    Ok(openssl::x509::X509::from_der(cert_der)?
-        .serial_number()
-        .to_bn()?
-        .to_hex_str()?
-        .to_string())
-}
-
 /// Read the card back and compare it with what was meant to be written.
 fn compare(
     card: &Card,
-    certs: &[(Purpose, Vec<u8>)],
+    certs: &[CardCertificate],
     keys: &[(Purpose, (Vec<u8>, Origin))],
     card_number: &str,
     face: &[u8],
@@ -700,7 +707,10 @@ fn compare(
             "card {card_number} read back wrong: {what}"
         )))
     };
-    for (p, der) in certs {
+    for CardCertificate {
+        purpose: p, der, ..
+    } in certs
+    {
         if got.certificate(*p) != Some(der.as_slice()) {
             return bad(format!("{} certificate", p.id()));
         }
