@@ -213,6 +213,33 @@ pub fn load_module(module: &Path) -> Result<Pkcs11> {
     }
 }
 
+/// Templates (public, private) of a token key pair labelled and identified by `label` that
+/// signs and does nothing else: the private half sensitive and never extractable.
+pub(crate) fn sign_only_templates(label: &str) -> (Vec<Attribute>, Vec<Attribute>) {
+    let common = [
+        Attribute::Token(true),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Id(label.as_bytes().to_vec()),
+    ];
+    let mut public = common.to_vec();
+    public.extend([
+        Attribute::Verify(true),
+        Attribute::Encrypt(false),
+        Attribute::Wrap(false),
+    ]);
+    let mut private = common.to_vec();
+    private.extend([
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Sign(true),
+        Attribute::Decrypt(false),
+        Attribute::Unwrap(false),
+        Attribute::Derive(false),
+    ]);
+    (public, private)
+}
+
 impl Pkcs11Token {
     /// Load `module`, find the token labelled `label`, open a read-write session and log in.
     pub fn open(module: &Path, label: &str, pin: &str) -> Result<Arc<Self>> {
@@ -259,28 +286,7 @@ impl Pkcs11Token {
     /// Generate a non-extractable key pair labelled `key_label` on the token.
     pub fn generate(self: &Arc<Self>, key_label: &str, alg: KeyAlgorithm) -> Result<Pkcs11Signer> {
         let id = key_label.as_bytes().to_vec();
-        let common = vec![
-            Attribute::Token(true),
-            Attribute::Label(key_label.as_bytes().to_vec()),
-            Attribute::Id(id.clone()),
-        ];
-        let mut public = common.clone();
-        let mut private = common;
-        private.extend([
-            Attribute::Private(true),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-            Attribute::Sign(true),
-            // A CA key signs and does nothing else.
-            Attribute::Decrypt(false),
-            Attribute::Unwrap(false),
-            Attribute::Derive(false),
-        ]);
-        public.extend([
-            Attribute::Verify(true),
-            Attribute::Encrypt(false),
-            Attribute::Wrap(false),
-        ]);
+        let (mut public, private) = sign_only_templates(key_label);
         let mechanism = match alg.rsa_bits() {
             Some(bits) => {
                 public.push(Attribute::ModulusBits(u64::from(bits).into()));

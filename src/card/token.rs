@@ -8,7 +8,7 @@
 //! for cards that cannot generate, by openssl in kofu and written to the card as sensitive,
 //! non-extractable objects, the software copy dropped at once.
 
-use crate::ca::signer::{KeyAlgorithm, public_key_of};
+use crate::ca::signer::{KeyAlgorithm, public_key_of, sign_only_templates};
 use crate::error::{Error, Result};
 use cryptoki::context::Pkcs11;
 use cryptoki::mechanism::{Mechanism, MechanismType};
@@ -417,29 +417,10 @@ impl Card {
         ))
     }
 
+    /// Sign-only templates for `purpose`; the public half readable without the PIN.
     fn key_templates(purpose: Purpose) -> (Vec<Attribute>, Vec<Attribute>) {
-        let common = [
-            Attribute::Token(true),
-            Attribute::Label(purpose.id().as_bytes().to_vec()),
-            Attribute::Id(purpose.id().as_bytes().to_vec()),
-        ];
-        let mut public = common.to_vec();
-        public.extend([
-            Attribute::Private(false),
-            Attribute::Verify(true),
-            Attribute::Encrypt(false),
-            Attribute::Wrap(false),
-        ]);
-        let mut private = common.to_vec();
-        private.extend([
-            Attribute::Private(true),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-            Attribute::Sign(true),
-            Attribute::Decrypt(false),
-            Attribute::Unwrap(false),
-            Attribute::Derive(false),
-        ]);
+        let (mut public, private) = sign_only_templates(purpose.id());
+        public.push(Attribute::Private(false));
         (public, private)
     }
 
