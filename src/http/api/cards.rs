@@ -215,8 +215,8 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(card_json(&card)))
 }
 
-/// Start running batch `id` in the background; progress shows in the batch's card states.
-pub fn start_run(state: &AppState, user: &StaffUser, id: i64) -> Result<()> {
+/// Start running batch `id` on a thread of its own; progress shows in the batch's card states.
+fn start_run(state: &AppState, user: &StaffUser, id: i64) -> Result<()> {
     let ca = state
         .ca
         .clone()
@@ -270,6 +270,18 @@ pub fn start_run(state: &AppState, user: &StaffUser, id: i64) -> Result<()> {
     Ok(())
 }
 
+/// Start a run of batch `id` for `user` (the API and the operator's button): the batch must
+/// exist before a thread is started for it.
+pub async fn start(state: &AppState, user: StaffUser, id: i64) -> Result<()> {
+    state
+        .with_conn(move |c| crate::service::orders::show(c, id).map(|_| ()))
+        .await?;
+    let st = state.clone();
+    web::block(move || start_run(&st, &user, id))
+        .await
+        .map_err(Error::from)?
+}
+
 /// `POST /api/v1/batches/{id}/run` (operator): 202, the run continues in the background.
 pub async fn run(
     state: web::Data<AppState>,
@@ -277,13 +289,6 @@ pub async fn run(
     id: web::Path<i64>,
 ) -> Result<HttpResponse> {
     let id = id.into_inner();
-    // The batch must exist before a thread is started for it.
-    state
-        .with_conn(move |c| crate::service::orders::show(c, id).map(|_| ()))
-        .await?;
-    let st = state.get_ref().clone();
-    web::block(move || start_run(&st, &user, id))
-        .await
-        .map_err(Error::from)??;
+    start(&state, user, id).await?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({"batch": id, "running": true})))
 }

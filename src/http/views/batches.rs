@@ -200,13 +200,7 @@ pub async fn run(
     CsrfForm(_form, user): CsrfForm<RunForm>,
 ) -> Result<HttpResponse> {
     let id = id.into_inner();
-    state
-        .with_conn(move |c| orders::show(c, id).map(|_| ()))
-        .await?;
-    let st = state.get_ref().clone();
-    web::block(move || crate::http::api::cards::start_run(&st, &user, id))
-        .await
-        .map_err(crate::error::Error::from)??;
+    crate::http::api::cards::start(&state, user, id).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header(("Location", format!("/batches/{id}?started=1")))
         .finish())
