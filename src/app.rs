@@ -75,6 +75,10 @@ pub struct AppState {
     pub registry: Option<Arc<dyn Registry>>,
     /// The documents' font, parsed on first use.
     pub font: Arc<std::sync::OnceLock<Arc<crate::pdf::Font>>>,
+    /// The OCSP responder (None when the CA is not loaded).
+    pub ocsp: Option<Arc<crate::service::ocsp::OcspService>>,
+    /// The newest CRLs as served, by file name.
+    pub crls: Arc<crate::service::crl::CrlCache>,
 }
 
 impl AppState {

@@ -160,6 +160,24 @@ pub fn batch_run(cfg: &Config, id: i64) -> Result<()> {
     }
 }
 
+/// `kofu crl publish`: a full and a delta CRL for every issuing CA (and shard) now.
+pub fn crl_publish(cfg: &Config) -> Result<()> {
+    let pool = open(cfg)?;
+    let h = ca_service::load(&mut *pool.get()?, cfg, CaConfig::load(&cfg.ca_config)?)?;
+    let published =
+        crate::service::crl::publish_all(&mut *pool.get()?, &h, &Actor::cli(), SystemClock.now())?;
+    for p in published {
+        println!(
+            "{}: CRL number {}, {} entries, {} bytes",
+            crate::ca::profile::crl_file(p.ca, p.shard, p.kind == crate::service::crl::Kind::Delta),
+            p.number,
+            p.entries,
+            p.bytes
+        );
+    }
+    Ok(())
+}
+
 /// `kofu batch show ID`.
 pub fn batch_show(cfg: &Config, id: i64) -> Result<()> {
     let pool = open(cfg)?;
@@ -294,6 +312,15 @@ pub fn registry_changes(cfg: &Config, file: &Path) -> Result<()> {
         "applied {} change events ({} already applied before)",
         s.applied, s.already_applied
     );
+    let acted = crate::service::revocation::process_registry_events(
+        &mut *pool.get()?,
+        &Actor::cli(),
+        SystemClock.now(),
+    )?;
+    println!(
+        "revocation: {} events looked at, {} cards changed, {} renewal applications opened",
+        acted.events, acted.cards, acted.follow_ups
+    );
     Ok(())
 }
 
@@ -404,6 +431,54 @@ fn start_mail_worker(cfg: &Config, state: &AppState) -> Result<()> {
     Ok(())
 }
 
+/// Revocation in the background, once a second: the CRL schedule (full CRLs before they go
+/// stale, delta CRLs shortly after revocations), OCSP responses of changed certificates
+/// signed again at once; every ten seconds the registry change feed and spoiled cards are
+/// acted on; every minute cached OCSP responses are refreshed; every hour responder
+/// certificates are renewed when close to expiry.
+fn start_revocation_worker(cfg: &Config, state: &AppState) -> Result<()> {
+    let (pool, h, ocsp, cfg) = (
+        state.db.write.clone(),
+        state.hierarchy()?,
+        state
+            .ocsp
+            .clone()
+            .ok_or_else(|| Error::Internal("OCSP responder not started".into()))?,
+        cfg.clone(),
+    );
+    std::thread::Builder::new()
+        .name("revocation".into())
+        .spawn(move || {
+            let mut pending = crate::service::crl::Pending::new();
+            let actor = crate::audit::Actor::system();
+            for tick in 0u64.. {
+                let now = SystemClock.now();
+                let mut round = || -> Result<()> {
+                    let mut c = pool.get()?;
+                    if tick % 10 == 0 {
+                        crate::service::revocation::process_registry_events(&mut c, &actor, now)?;
+                        crate::service::revocation::revoke_spoiled(&mut c, &actor, now)?;
+                    }
+                    crate::service::crl::run_due(&mut c, &h, &mut pending, now)?;
+                    ocsp.poll(&mut c, now)?;
+                    if tick % 60 == 0 {
+                        ocsp.refresh(&mut c, now)?;
+                    }
+                    if tick % 3600 == 3599 {
+                        ocsp.renew_responders(&mut c, &cfg, &h, now)?;
+                    }
+                    Ok(())
+                };
+                if let Err(e) = round() {
+                    tracing::warn!(error = %e, "revocation round failed");
+                }
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+        })
+        .map_err(|e| Error::Internal(format!("cannot start the revocation worker: {e}")))?;
+    Ok(())
+}
+
 /// `kofu mail deliver`: one delivery round now.
 pub fn mail_deliver(cfg: &Config) -> Result<()> {
     let key = cfg.require_data_key()?;
@@ -427,19 +502,29 @@ pub fn serve(mut cfg: Config, listen: Option<String>) -> Result<()> {
     let db = crate::db::Db::open(&cfg.database_url(), cfg.pool_size)?;
     bootstrap(&mut cfg, &db.read)?;
     let hierarchy = ca_service::load(&mut *db.read.get()?, &cfg, CaConfig::load(&cfg.ca_config)?)?;
+    let hierarchy = Arc::new(hierarchy);
     let key = cfg.require_data_key()?;
     let registry = crate::registry::from_config(&cfg, key.clone())?;
+    let ocsp = Arc::new(crate::service::ocsp::OcspService::start(
+        &mut *db.write.get()?,
+        &cfg,
+        &hierarchy,
+        SystemClock.now(),
+    )?);
     let state = AppState {
         db,
         config: Arc::new(cfg.clone()),
-        ca: Some(Arc::new(hierarchy)),
+        ca: Some(Arc::clone(&hierarchy)),
         clock: Arc::new(SystemClock),
         metrics: Arc::new(Metrics::default()),
         pii: Some(key),
         registry: Some(Arc::from(registry)),
         font: Default::default(),
+        ocsp: Some(ocsp),
+        crls: Default::default(),
     };
     start_mail_worker(&cfg, &state)?;
+    start_revocation_worker(&cfg, &state)?;
     let listen = cfg.listen.clone();
     tracing::info!(%listen, "kofu listening");
     println!("kofu listening on http://{listen}/");

@@ -60,6 +60,18 @@ enum Command {
         #[command(subcommand)]
         command: BatchCommand,
     },
+    /// Certificate revocation lists.
+    Crl {
+        #[command(subcommand)]
+        command: CrlCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CrlCommand {
+    /// Sign and store a full and a delta CRL for every issuing CA now (`kofu serve` does
+    /// this on its schedule and shortly after revocations).
+    Publish,
 }
 
 #[derive(Subcommand)]
@@ -209,6 +221,9 @@ fn main() -> ExitCode {
         Command::Batch {
             command: BatchCommand::Show { id },
         } => cli::batch_show(&cfg, id),
+        Command::Crl {
+            command: CrlCommand::Publish,
+        } => cli::crl_publish(&cfg),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -31,6 +31,81 @@ pub struct InfraLifetimes {
     pub tls_server_days: u32,
 }
 
+/// CRL publication (SPEC §4).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrlConfig {
+    /// Partitions of each CA's CRL (IssuingDistributionPoint); 0 = one CRL per CA. Fixed in
+    /// each certificate at issuance: a change applies to certificates issued afterwards.
+    pub shards: u16,
+    /// nextUpdate of full CRLs, in hours.
+    pub next_update_hours: u32,
+    /// nextUpdate of delta CRLs, in hours.
+    pub delta_next_update_hours: u32,
+    /// Revocations are published this many seconds after the first of them (coalescing).
+    pub publish_delay_seconds: u64,
+    /// Revoked certificates stay on full CRLs this long after they expire.
+    pub expired_retention_days: u32,
+}
+
+impl Default for CrlConfig {
+    fn default() -> Self {
+        CrlConfig {
+            shards: 0,
+            next_update_hours: 24,
+            delta_next_update_hours: 1,
+            publish_delay_seconds: 60,
+            expired_retention_days: 90,
+        }
+    }
+}
+
+impl CrlConfig {
+    /// The shard a certificate with this serial points at (None when not partitioned).
+    /// Serials end in random octets, so shards fill evenly.
+    pub fn shard_of(&self, serial: &[u8]) -> Option<u16> {
+        if self.shards == 0 {
+            return None;
+        }
+        let n = serial.len();
+        let tail = u16::from_be_bytes([
+            serial.get(n.wrapping_sub(2)).copied().unwrap_or(0),
+            serial.last().copied().unwrap_or(0),
+        ]);
+        Some(tail % self.shards)
+    }
+}
+
+/// OCSP responses (SPEC §4).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OcspConfig {
+    /// nextUpdate of a response, in hours after it is signed.
+    pub validity_hours: u32,
+    /// Cached responses older than this are signed again before they are served.
+    pub refresh_hours: u32,
+}
+
+impl Default for OcspConfig {
+    fn default() -> Self {
+        OcspConfig {
+            validity_hours: 24,
+            refresh_hours: 8,
+        }
+    }
+}
+
+/// Who may fetch CRLs and ask OCSP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RevocationAccess {
+    /// Registered verifiers only (the default: the signing CRL is personal data).
+    #[default]
+    Verifiers,
+    /// Anyone.
+    Public,
+}
+
 /// The whole CA configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,6 +132,15 @@ pub struct CaConfig {
     pub infrastructure: CaSpec,
     /// Infrastructure profile lifetimes.
     pub infrastructure_lifetimes: InfraLifetimes,
+    /// Who may fetch CRLs and ask OCSP.
+    #[serde(default)]
+    pub revocation_access: RevocationAccess,
+    /// CRL publication.
+    #[serde(default)]
+    pub crl: CrlConfig,
+    /// OCSP responses.
+    #[serde(default)]
+    pub ocsp: OcspConfig,
 }
 
 impl CaConfig {
@@ -84,6 +168,16 @@ impl CaConfig {
         if cfg.root.key.rsa_bits().is_some_and(|b| b < 3072) {
             return Err(Error::Config(
                 "root key must be at least RSA-3072 (default RSA-4096)".into(),
+            ));
+        }
+        if cfg.crl.next_update_hours == 0 || cfg.crl.delta_next_update_hours == 0 {
+            return Err(Error::Config(
+                "crl.next_update_hours and crl.delta_next_update_hours must be at least 1".into(),
+            ));
+        }
+        if cfg.ocsp.refresh_hours == 0 || cfg.ocsp.refresh_hours >= cfg.ocsp.validity_hours {
+            return Err(Error::Config(
+                "ocsp.refresh_hours must be at least 1 and less than ocsp.validity_hours".into(),
             ));
         }
         Ok(cfg)

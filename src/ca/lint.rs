@@ -63,14 +63,14 @@ pub const RULES: &[&str] = &[
     "revocation_pointers_present",
 ];
 
-fn fail(rule: &'static str, message: impl Into<String>) -> Error {
+pub(crate) fn fail(rule: &'static str, message: impl Into<String>) -> Error {
     Error::Lint {
         rule,
         message: message.into(),
     }
 }
 
-fn ensure(cond: bool, rule: &'static str, message: impl Into<String>) -> Result<()> {
+pub(crate) fn ensure(cond: bool, rule: &'static str, message: impl Into<String>) -> Result<()> {
     if cond {
         Ok(())
     } else {

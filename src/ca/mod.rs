@@ -2,10 +2,13 @@
 //! touches the database or HTTP; service::ca and service::issuance wire it to storage.
 
 pub mod config;
+pub mod crl;
 pub mod csr;
+pub mod der_write;
 pub mod identity;
 pub mod issuer;
 pub mod lint;
+pub mod ocsp;
 pub mod profile;
 pub mod serial;
 pub mod signer;

@@ -16,6 +16,7 @@ use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use std::str::FromStr;
 use x509_cert::certificate::Version;
 use x509_cert::ext::pkix::certpolicy::PolicyInformation;
+use x509_cert::ext::pkix::crl::FreshestCrl;
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName, OtherName};
 use x509_cert::ext::pkix::{
@@ -191,7 +192,15 @@ impl Urls {
     }
     /// Full CRL of a CA.
     pub fn crl(&self, ca: CaName) -> String {
-        format!("{}/crl/{}.crl", self.base, ca.as_str())
+        self.crl_scope(ca, None)
+    }
+    /// Full CRL of a CA's shard (None: the whole CRL).
+    pub fn crl_scope(&self, ca: CaName, shard: Option<u16>) -> String {
+        format!("{}/crl/{}", self.base, crl_file(ca, shard, false))
+    }
+    /// Delta CRL of a CA's shard (None: the whole CRL).
+    pub fn delta_crl(&self, ca: CaName, shard: Option<u16>) -> String {
+        format!("{}/crl/{}", self.base, crl_file(ca, shard, true))
     }
     /// OCSP responder of a CA.
     pub fn ocsp(&self, ca: CaName) -> String {
@@ -201,6 +210,14 @@ impl Urls {
     pub fn ca_cert(&self, ca: CaName) -> String {
         format!("{}/ca/{}.crt", self.base, ca.as_str())
     }
+}
+
+/// File name of a CRL under `/crl/`: `signing.crl`, `signing-delta.crl`, `signing-3.crl`,
+/// `signing-3-delta.crl`.
+pub fn crl_file(ca: CaName, shard: Option<u16>, delta: bool) -> String {
+    let shard = shard.map(|s| format!("-{s}")).unwrap_or_default();
+    let delta = if delta { "-delta" } else { "" };
+    format!("{}{shard}{delta}.crl", ca.as_str())
 }
 
 /// What the issuer needs to know about itself.
@@ -588,7 +605,18 @@ pub fn ee_parts(
         }
     };
     if req.profile != Profile::Ocsp {
-        exts.push(crl_dp(&urls.crl(issuer.name))?);
+        let shard = cfg.crl.shard_of(serial.as_bytes());
+        exts.push(crl_dp(&urls.crl_scope(issuer.name, shard))?);
+        exts.push(ext(
+            &FreshestCrl(vec![DistributionPoint {
+                distribution_point: Some(DistributionPointName::FullName(vec![uri(
+                    &urls.delta_crl(issuer.name, shard)
+                )?])),
+                reasons: None,
+                crl_issuer: None,
+            }]),
+            false,
+        )?);
         exts.push(aia(
             Some(&urls.ocsp(issuer.name)),
             &urls.ca_cert(issuer.name),

@@ -90,6 +90,43 @@ diesel::table! {
         created_at -> BigInt,
         issued_at -> Nullable<BigInt>,
         card_id -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+        revocation_reason -> Nullable<Integer>,
+        status_seq -> Nullable<BigInt>,
+        crl_shard -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    counters (name) {
+        name -> Text,
+        value -> BigInt,
+    }
+}
+
+diesel::table! {
+    crls (id) {
+        id -> BigInt,
+        issuer -> Text,
+        shard -> Integer,
+        kind -> Text,
+        number -> BigInt,
+        base_number -> Nullable<BigInt>,
+        covers_seq -> BigInt,
+        entries -> BigInt,
+        this_update -> BigInt,
+        next_update -> BigInt,
+        der -> Binary,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    certificate_links (id) {
+        id -> BigInt,
+        old_certificate_id -> BigInt,
+        new_certificate_id -> BigInt,
+        created_at -> BigInt,
     }
 }
 
@@ -127,6 +164,7 @@ diesel::table! {
         returned_at -> Nullable<BigInt>,
         handed_over_at -> Nullable<BigInt>,
         handed_over_by -> Nullable<BigInt>,
+        status -> Text,
     }
 }
 
@@ -179,6 +217,8 @@ diesel::table! {
         decided_at -> Nullable<BigInt>,
         decision_reason -> Nullable<Text>,
         batch_id -> Nullable<BigInt>,
+        previous_application_id -> Nullable<BigInt>,
+        card_id -> Nullable<BigInt>,
     }
 }
 
@@ -212,4 +252,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     issuance_batches,
     cards,
     mail_queue,
+    counters,
+    crls,
+    certificate_links,
 );

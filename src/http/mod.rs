@@ -32,6 +32,9 @@ pub enum Access {
     AnyStaff,
     /// Staff with one of these roles.
     Roles(&'static [Role]),
+    /// CRLs and OCSP: anyone when `revocation_access = "public"`, otherwise registered
+    /// verifiers only.
+    Revocation,
 }
 
 /// One row of the route table.
@@ -53,13 +56,40 @@ const fn route(method: &'static str, path: &'static str, access: Access) -> Rout
     }
 }
 
-use Access::{AnyStaff, Public, Roles};
+use Access::{AnyStaff, Public, Revocation, Roles};
 
 /// Every route with its access rule. Handlers are registered in [`configure`].
 pub const ROUTES: &[RouteSpec] = &[
     route("GET", "/healthz", Public),
     route("GET", "/metrics", Public),
     route("GET", "/ca/{file}", Public),
+    route("GET", "/crl/{file}", Revocation),
+    route("POST", "/ocsp/{ca}", Revocation),
+    route("GET", "/ocsp/{ca}/{request:.*}", Revocation),
+    route("GET", "/callcenter", Roles(&[Role::Callcenter])),
+    route("GET", "/cards", Roles(&[Role::Office, Role::Callcenter])),
+    route(
+        "POST",
+        "/callcenter/loss-report",
+        Roles(&[Role::Callcenter]),
+    ),
+    route(
+        "GET",
+        "/cards/{number}",
+        Roles(&[Role::Office, Role::Callcenter]),
+    ),
+    route("POST", "/cards/{number}/status", Roles(&[Role::Office])),
+    route(
+        "POST",
+        "/api/v1/cards/{number}/loss-report",
+        Roles(&[Role::Callcenter]),
+    ),
+    route(
+        "POST",
+        "/api/v1/cards/{number}/status",
+        Roles(&[Role::Office]),
+    ),
+    route("POST", "/api/v1/crls/publish", Roles(&[Role::Admin])),
     route("GET", "/login", Public),
     route("POST", "/login", Public),
     route("POST", "/logout", AnyStaff),
@@ -137,7 +167,7 @@ pub const ROUTES: &[RouteSpec] = &[
     route(
         "GET",
         "/api/v1/cards/{number}",
-        Roles(&[Role::Office, Role::Operator]),
+        Roles(&[Role::Office, Role::Operator, Role::Callcenter]),
     ),
     route(
         "POST",
@@ -164,6 +194,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(public::healthz))
         .route("/metrics", web::get().to(public::metrics))
         .route("/ca/{file}", web::get().to(public::ca_certificate))
+        .route("/crl/{file}", web::get().to(public::crl))
+        .route("/ocsp/{ca}", web::post().to(public::ocsp_post))
+        .route("/ocsp/{ca}/{request:.*}", web::get().to(public::ocsp_get))
+        .route("/callcenter", web::get().to(views::cards::callcenter))
+        .route(
+            "/callcenter/loss-report",
+            web::post().to(views::cards::report_loss),
+        )
+        .route("/cards", web::get().to(views::cards::list))
+        .route("/cards/{number}", web::get().to(views::cards::show))
+        .route(
+            "/cards/{number}/status",
+            web::post().to(views::cards::change_status),
+        )
+        .route(
+            "/api/v1/cards/{number}/loss-report",
+            web::post().to(api::cards::report_loss),
+        )
+        .route(
+            "/api/v1/cards/{number}/status",
+            web::post().to(api::cards::change_status),
+        )
+        .route(
+            "/api/v1/crls/publish",
+            web::post().to(api::certificates::publish_crls),
+        )
         .route("/login", web::get().to(views::login::form))
         .route("/login", web::post().to(views::login::submit))
         .route("/logout", web::post().to(views::login::logout))
@@ -318,6 +374,13 @@ pub async fn authorize(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Err(Error::Internal("application state missing".into()).into());
     };
+    if spec.access == Access::Revocation
+        && state.ca.as_ref().is_some_and(|h| {
+            h.config.revocation_access == crate::ca::config::RevocationAccess::Public
+        })
+    {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
     let path = req.path().to_string();
     let token = bearer(&req);
     let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
@@ -335,9 +398,13 @@ pub async fn authorize(
     let Some(user) = user else {
         return Ok(req.into_response(unauthenticated(&path)));
     };
-    if let Access::Roles(roles) = spec.access
-        && !roles.contains(&user.role)
-    {
+    let admitted = match spec.access {
+        Access::Roles(roles) => roles.contains(&user.role),
+        // Verifier-only revocation data: staff sessions are not verifiers.
+        Access::Revocation => false,
+        Access::Public | Access::AnyStaff => true,
+    };
+    if !admitted {
         let actor = user.actor();
         let target = format!("{method} {pattern}");
         // Refusals are audited: they are how misuse shows.

@@ -450,11 +450,12 @@ impl Runner<'_> {
                     )));
                 }
                 self.abandon_intents(c, row, now_s)?;
-                let issued: Vec<String> = certificates::table
-                    .filter(certificates::card_id.eq(row.id))
-                    .filter(certificates::state.eq(cert_state::ISSUED))
-                    .select(certificates::serial)
-                    .load(c)?;
+                let issued = crate::service::revocation::revoke_spoiled_card(
+                    c,
+                    row.id,
+                    &self.actor,
+                    chrono::DateTime::from_timestamp(now_s, 0).unwrap_or_default(),
+                )?;
                 audit::append(
                     c,
                     now_s,
@@ -462,7 +463,7 @@ impl Runner<'_> {
                     "card.spoiled",
                     &format!("card:{}", row.card_number),
                     &format!(
-                        "{why}; certificates to revoke: {}",
+                        "{why}; certificates revoked: {}",
                         if issued.is_empty() {
                             "none".to_string()
                         } else {

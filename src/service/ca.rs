@@ -5,7 +5,7 @@ use crate::ca::config::{CaConfig, CaSpec};
 use crate::ca::lint::LintContext;
 use crate::ca::profile::{CaName, TbsParts, Urls, ca_extensions, key_identifier, name};
 use crate::ca::serial::Serial;
-use crate::ca::signer::{FileSigner, KeySigner, Pkcs11Token};
+use crate::ca::signer::{FileSigner, KeyAlgorithm, KeySigner, Pkcs11Token};
 use crate::ca::{Hierarchy, LoadedCa, der_to_pem, issuer};
 use crate::config::{Config, KeyBackend};
 use crate::db::DbConn;
@@ -280,4 +280,33 @@ pub fn load(conn: &mut DbConn, cfg: &Config, ca_cfg: CaConfig) -> Result<Hierarc
         cas,
         certs,
     })
+}
+
+/// The key of a CA's delegated OCSP responder: loaded, or made on first use. With file keys
+/// it is an encrypted file beside the CA keys (same passphrase); with PKCS#11 it lives in
+/// the CA token under the label `kofu-ocsp-<ca>`.
+pub fn responder_key(cfg: &Config, ca: CaName, alg: KeyAlgorithm) -> Result<Box<dyn KeySigner>> {
+    let label = format!("kofu-ocsp-{}", ca.as_str());
+    match cfg.ca_key_backend {
+        KeyBackend::Pkcs11 => {
+            let token = open_token(cfg)?;
+            Ok(match token.signer(&label) {
+                Ok(s) => Box::new(s),
+                Err(_) => Box::new(token.generate(&label, alg)?),
+            })
+        }
+        KeyBackend::File => {
+            let pass = passphrase(cfg)?;
+            let path = cfg.ca_dir().join(format!("ocsp-{}.key.pem", ca.as_str()));
+            if path.exists() {
+                return Ok(Box::new(FileSigner::load(&path, &pass)?));
+            }
+            let key = alg.generate()?;
+            FileSigner::save(&key, &path, &pass)?;
+            Ok(Box::new(FileSigner::new(
+                key,
+                format!("file:{}", path.display()),
+            )?))
+        }
+    }
 }

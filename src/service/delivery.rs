@@ -282,9 +282,7 @@ pub fn record(
         }
         let detail = match (event, &tracking) {
             (Event::Shipped { .. }, Some(t)) => format!("tracking={t}"),
-            (Event::Returned, _) => {
-                "undeliverable; the card is to be destroyed and its certificates revoked".into()
-            }
+            (Event::Returned, _) => "undeliverable".into(),
             (Event::HandedOver { .. }, _) => "identity document checked".into(),
             _ => String::new(),
         };
@@ -296,6 +294,22 @@ pub fn record(
             &format!("card:{number}"),
             &detail,
         )?;
+        if let Event::Returned = event {
+            // SPEC §2.5: a returned card is destroyed and its certificates revoked, in the
+            // same transaction as the record of its return.
+            let returned = CardRow::by_number(c, &number)?
+                .ok_or_else(|| Error::Internal("card vanished".into()))?;
+            crate::service::revocation::apply(
+                c,
+                &returned,
+                crate::service::revocation::Action::Destroy,
+                crate::service::revocation::By::System,
+                Some(user.id),
+                &user.actor(),
+                "returned undeliverable",
+                now,
+            )?;
+        }
         if let Some(t) = &tracking {
             let who = intake::applicant(key, &app)?;
             if let Some(email) = &who.email {

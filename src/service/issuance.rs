@@ -159,6 +159,11 @@ pub fn issue_for_cards(
                             not_after: prepared.not_after().timestamp(),
                             created_at: now_s,
                             card_id: *card_id,
+                            crl_shard: h
+                                .config
+                                .crl
+                                .shard_of(prepared.serial().as_bytes())
+                                .map(i32::from),
                         },
                     )
                     .collect();

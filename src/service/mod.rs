@@ -4,9 +4,12 @@
 pub mod auth;
 pub mod batches;
 pub mod ca;
+pub mod crl;
 pub mod delivery;
 pub mod intake;
 pub mod issuance;
+pub mod ocsp;
 pub mod orders;
+pub mod revocation;
 pub mod users;
 pub mod verification;

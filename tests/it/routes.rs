@@ -25,6 +25,8 @@ pub fn state(env: &Env) -> AppState {
         pii: Some(key.clone()),
         registry: Some(Arc::new(kofu::registry::ExtractRegistry::new(key))),
         font: Default::default(),
+        ocsp: None,
+        crls: Default::default(),
     }
 }
 
@@ -44,6 +46,7 @@ pub fn tokens(env: &Env) -> HashMap<Role, String> {
 fn concrete(path: &str) -> String {
     path.replace("{file}", "root.crt")
         .replace("{serial}", "0102AB")
+        .replace("{request:.*}", "MAMCAQA%3D")
 }
 
 #[actix_web::test]
@@ -96,6 +99,7 @@ async fn every_route_refuses_missing_credentials_and_wrong_roles() {
                     Access::AnyStaff => true,
                     Access::Roles(rs) => rs.contains(&role),
                     Access::Public => true,
+                    Access::Revocation => false,
                 };
                 let status = test::call_service(
                     &app,

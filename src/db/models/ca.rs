@@ -57,6 +57,8 @@ pub struct NewCertificate<'a> {
     pub created_at: i64,
     /// The card the certificate's key lives on (holder certificates from a batch).
     pub card_id: Option<i64>,
+    /// The CRL shard its distribution point names (None: the CA's whole CRL).
+    pub crl_shard: Option<i32>,
 }
 
 /// A certificate row.
@@ -74,6 +76,11 @@ pub struct CertificateRow {
     pub not_after: i64,
     pub created_at: i64,
     pub issued_at: Option<i64>,
+    pub card_id: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub revocation_reason: Option<i32>,
+    pub status_seq: Option<i64>,
+    pub crl_shard: Option<i32>,
 }
 
 impl CertificateRow {

@@ -48,6 +48,8 @@ pub struct CardRow {
     pub returned_at: Option<i64>,
     pub handed_over_at: Option<i64>,
     pub handed_over_by: Option<i64>,
+    /// Validity: active, suspended, revoked, destroyed (service::revocation).
+    pub status: String,
 }
 
 /// A card to insert.

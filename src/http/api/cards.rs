@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::http::extract::Staff;
 use crate::service::auth::StaffUser;
 use crate::service::delivery::{self, Event};
+use crate::service::revocation;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
@@ -186,6 +187,7 @@ fn card_json(card: &crate::db::models::card::CardRow) -> serde_json::Value {
     serde_json::json!({
         "card_number": card.card_number,
         "state": card.state,
+        "status": card.status,
         "batch_id": card.batch_id,
         "application_id": card.application_id,
         "keygen": card.keygen,
@@ -206,13 +208,112 @@ pub async fn get(
     number: web::Path<String>,
 ) -> Result<HttpResponse> {
     let number = crate::card::number::parse(&number)?;
-    let card = state
+    let (card, certs) = state
         .with_conn(move |c| {
-            crate::db::models::card::CardRow::by_number(c, &number)?
-                .ok_or_else(|| Error::NotFound(format!("card {number}")))
+            let card = crate::db::models::card::CardRow::by_number(c, &number)?
+                .ok_or_else(|| Error::NotFound(format!("card {number}")))?;
+            let certs = revocation::certificates_view(c, card.id)?;
+            Ok((card, certs))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(card_json(&card)))
+    let mut v = card_json(&card);
+    v["certificates"] = serde_json::to_value(certs).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(v))
+}
+
+/// Body of a loss or theft report.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LossReport {
+    /// `lost` or `stolen`.
+    pub kind: String,
+    /// The caller's answers to the identity questions (at least two).
+    pub answers: revocation::IdentityAnswers,
+}
+
+fn outcome_json(o: &revocation::Outcome) -> serde_json::Value {
+    serde_json::json!({
+        "card_number": o.card_number,
+        "status": o.card_status,
+        "certificates": o.certificates,
+        "follow_up": o.follow_up.as_ref().map(|(id, r)| serde_json::json!({"id": id, "reference": r})),
+    })
+}
+
+/// `POST /api/v1/cards/{number}/loss-report` (call centre): both certificates on hold at once.
+pub async fn report_loss(
+    state: web::Data<AppState>,
+    Staff(user): Staff,
+    number: web::Path<String>,
+    body: web::Json<LossReport>,
+) -> Result<HttpResponse> {
+    let body = body.into_inner();
+    let stolen = match body.kind.as_str() {
+        "lost" => false,
+        "stolen" => true,
+        other => {
+            return Err(Error::bad(
+                "kind",
+                format!("{other:?}: expected lost or stolen"),
+            ));
+        }
+    };
+    let number = crate::card::number::parse(&number)?;
+    let (key, now) = (state.data_key()?, state.clock.now());
+    let outcome = state
+        .with_write(move |c| {
+            revocation::report_loss(
+                c,
+                &key,
+                &number,
+                stolen,
+                &body.answers,
+                user.id,
+                &user.actor(),
+                now,
+            )
+        })
+        .await?;
+    refresh_ocsp(&state).await;
+    Ok(HttpResponse::Ok().json(outcome_json(&outcome)))
+}
+
+/// Body of an office status change.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusChange {
+    /// revoke, lift_hold, holder_request or destroy.
+    pub action: revocation::Action,
+}
+
+/// `POST /api/v1/cards/{number}/status` (office).
+pub async fn change_status(
+    state: web::Data<AppState>,
+    Staff(user): Staff,
+    number: web::Path<String>,
+    body: web::Json<StatusChange>,
+) -> Result<HttpResponse> {
+    let number = crate::card::number::parse(&number)?;
+    let action = body.into_inner().action;
+    let now = state.clock.now();
+    let outcome = state
+        .with_write(move |c| {
+            revocation::office_action(c, &number, action, user.id, &user.actor(), now)
+        })
+        .await?;
+    refresh_ocsp(&state).await;
+    Ok(HttpResponse::Ok().json(outcome_json(&outcome)))
+}
+
+/// Sign the changed certificates' OCSP responses again right away (the worker would within
+/// a second; the caller should not see a stale answer after its own change).
+pub async fn refresh_ocsp(state: &AppState) {
+    if let Some(ocsp) = state.ocsp.clone() {
+        let now = state.clock.now();
+        if let Err(e) = state.with_conn(move |c| ocsp.poll(c, now)).await {
+            tracing::warn!(error = %e, "OCSP refresh after a status change failed");
+        }
+    }
 }
 
 /// Start running batch `id` on a thread of its own; progress shows in the batch's card states.

@@ -102,3 +102,25 @@ pub async fn get(
         "not_before": row.not_before, "not_after": row.not_after, "certificate": pem,
     })))
 }
+
+/// `POST /api/v1/crls/publish` (admin): a full and a delta CRL for every scope now, as
+/// `kofu crl publish` does.
+pub async fn publish_crls(state: web::Data<AppState>, Staff(user): Staff) -> Result<HttpResponse> {
+    let h = state.hierarchy()?;
+    let now = state.clock.now();
+    let published = state
+        .with_write(move |c| crate::service::crl::publish_all(c, &h, &user.actor(), now))
+        .await?;
+    let list: Vec<serde_json::Value> = published
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "file": crate::ca::profile::crl_file(p.ca, p.shard, p.kind == crate::service::crl::Kind::Delta),
+                "number": p.number,
+                "entries": p.entries,
+                "bytes": p.bytes,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "published": list })))
+}

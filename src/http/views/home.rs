@@ -34,11 +34,14 @@ fn menu(role: Role) -> Vec<MenuItem> {
             m("申請の受付", None),
             m("発券指示（API: POST /api/v1/batches）", None),
             m("発行バッチと配送書類", Some("/batches")),
-            m("失効の承認", None),
+            m("カードの状態・失効の承認", Some("/cards")),
         ],
         Role::Clerk => vec![m("4情報の照合", None)],
         Role::Operator => vec![m("発行バッチの実行", Some("/batches"))],
-        Role::Callcenter => vec![m("紛失・盗難の受付（一時停止）", None)],
+        Role::Callcenter => vec![
+            m("紛失・盗難の受付（一時停止）", Some("/callcenter")),
+            m("カードの状態", Some("/cards")),
+        ],
         Role::Auditor => vec![m("監査ログ", Some("/audit"))],
         Role::Admin => vec![
             m("職員の管理（API: /api/v1/users）", None),

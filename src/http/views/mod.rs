@@ -3,6 +3,7 @@
 pub mod applications;
 pub mod audit;
 pub mod batches;
+pub mod cards;
 pub mod home;
 pub mod login;
 pub mod password;

@@ -1,0 +1,12 @@
+ALTER TABLE applications DROP COLUMN card_id;
+ALTER TABLE applications DROP COLUMN previous_application_id;
+ALTER TABLE cards DROP COLUMN status;
+DROP TABLE certificate_links;
+DROP TABLE crls;
+DROP TABLE counters;
+DROP INDEX certificates_status_seq;
+DROP INDEX certificates_revoked;
+ALTER TABLE certificates DROP COLUMN crl_shard;
+ALTER TABLE certificates DROP COLUMN status_seq;
+ALTER TABLE certificates DROP COLUMN revocation_reason;
+ALTER TABLE certificates DROP COLUMN revoked_at;

@@ -1,0 +1,930 @@
+//! The life of a card after it is written (SPEC §2.6): loss reports, holds, revocation for
+//! good, lifting a hold, the holder's own request, destruction before delivery, the registry
+//! change feed, and renewal. Every change goes through one transition table, [`RULES`]:
+//! which action, by whom, from which card status and certificate status, to what, with which
+//! RFC 5280 reason, and which follow-up application it opens. A change the table does not
+//! allow is refused with the rule that stopped it, and changes nothing.
+//!
+//! Certificate status lives in `certificates.revoked_at / revocation_reason` (NULL = good,
+//! reason 6 = on hold). Each change takes the next `status_seq`, which delta CRLs and the
+//! OCSP cache follow.
+
+use crate::audit::{self, Actor};
+use crate::ca::crl::Reason;
+use crate::db::DbConn;
+use crate::db::models::application::{ApplicationRow, state as app_state};
+use crate::db::models::card::CardRow;
+use crate::db::schema::{applications, cards, certificates, counters, registry_events, users};
+use crate::error::{Error, Result};
+use crate::pii::DataKey;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Card validity (`cards.status`), beside its production and delivery `state`.
+pub mod card_status {
+    /// In use (or on its way).
+    pub const ACTIVE: &str = "active";
+    /// Certificates on hold after a loss report.
+    pub const SUSPENDED: &str = "suspended";
+    /// Certificates revoked for good; the card is dead.
+    pub const REVOKED: &str = "revoked";
+    /// Never reached the holder (returned, spoiled, destroyed before delivery).
+    pub const DESTROYED: &str = "destroyed";
+}
+
+/// Who asks for a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum By {
+    /// Call-centre staff.
+    Callcenter,
+    /// Consortium office staff.
+    Office,
+    /// The registry change feed (kofu acting on it).
+    Registry,
+    /// kofu itself (delivery records, batch runs, renewal).
+    System,
+}
+
+impl By {
+    /// Stable name (audit).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            By::Callcenter => "callcenter",
+            By::Office => "office",
+            By::Registry => "registry",
+            By::System => "system",
+        }
+    }
+}
+
+/// What happens to a card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Loss or theft reported to the call centre: both certificates on hold at once.
+    ReportLoss,
+    /// The office confirms the loss: revoked for good, a `reissue` application opens.
+    Revoke,
+    /// The card was found: the hold is lifted.
+    LiftHold,
+    /// The holder asks to end the card.
+    HolderRequest,
+    /// Destroyed before it reached the holder (returned undeliverable, or by the office).
+    Destroy,
+    /// Name, address, sex or birth date changed in the registry, or the holder moved out:
+    /// the signing certificate goes, a `renewal` application opens.
+    FieldsChanged,
+    /// The holder died.
+    Death,
+    /// A renewal wrote a newer signing certificate to the card.
+    Supersede,
+}
+
+impl Action {
+    /// Stable name (API, audit).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::ReportLoss => "report_loss",
+            Action::Revoke => "revoke",
+            Action::LiftHold => "lift_hold",
+            Action::HolderRequest => "holder_request",
+            Action::Destroy => "destroy",
+            Action::FieldsChanged => "fields_changed",
+            Action::Death => "death",
+            Action::Supersede => "supersede",
+        }
+    }
+
+    /// Japanese label for the staff screens.
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            Action::ReportLoss => "紛失・盗難の届出(一時停止)",
+            Action::Revoke => "失効(紛失・盗難の確定)と再交付申請",
+            Action::LiftHold => "一時停止の解除(カード発見)",
+            Action::HolderRequest => "本人申出による失効",
+            Action::Destroy => "交付前廃棄",
+            Action::FieldsChanged => "基本4情報の変更",
+            Action::Death => "死亡",
+            Action::Supersede => "更新",
+        }
+    }
+}
+
+/// Which of the card's certificates an action touches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// Signing and authentication.
+    Both,
+    /// The signing certificate only (the authentication certificate carries nothing that
+    /// changed).
+    Signing,
+}
+
+/// Certificate status as the table sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CertStatus {
+    /// Not revoked.
+    Good,
+    /// certificateHold.
+    Held,
+    /// Revoked for good.
+    Revoked,
+}
+
+impl CertStatus {
+    /// From the stored reason.
+    pub fn of(reason: Option<i32>) -> Self {
+        match reason {
+            None => CertStatus::Good,
+            Some(6) => CertStatus::Held,
+            Some(_) => CertStatus::Revoked,
+        }
+    }
+}
+
+/// One row of the transition table.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    /// The action.
+    pub action: Action,
+    /// Who may take it.
+    pub by: &'static [By],
+    /// Card statuses it applies to.
+    pub card_from: &'static [&'static str],
+    /// Card delivery states it applies to (empty: any written card).
+    pub delivery_states: &'static [&'static str],
+    /// The card's status afterwards.
+    pub card_to: &'static str,
+    /// Certificates it touches.
+    pub which: Which,
+    /// Certificate statuses it applies to (others on the card are left as they are).
+    pub cert_from: &'static [CertStatus],
+    /// New reason (None: the hold is lifted).
+    pub reason: Option<Reason>,
+    /// Follow-up application kind.
+    pub follow_up: Option<&'static str>,
+}
+
+use CertStatus::{Good, Held};
+use card_status::{ACTIVE, DESTROYED, REVOKED, SUSPENDED};
+
+const IN_HANDS: &[&str] = &["shipped", "delivered", "handed_over"];
+const NOT_DELIVERED: &[&str] = &["written", "shipped", "returned"];
+
+/// The transition table. See the module documentation.
+pub const RULES: &[Rule] = &[
+    Rule {
+        action: Action::ReportLoss,
+        by: &[By::Callcenter],
+        card_from: &[ACTIVE],
+        delivery_states: IN_HANDS,
+        card_to: SUSPENDED,
+        which: Which::Both,
+        cert_from: &[Good],
+        reason: Some(Reason::CertificateHold),
+        follow_up: None,
+    },
+    Rule {
+        action: Action::Revoke,
+        by: &[By::Office],
+        card_from: &[SUSPENDED],
+        delivery_states: &[],
+        card_to: REVOKED,
+        which: Which::Both,
+        cert_from: &[Good, Held],
+        reason: Some(Reason::KeyCompromise),
+        follow_up: Some("reissue"),
+    },
+    Rule {
+        action: Action::LiftHold,
+        by: &[By::Office],
+        card_from: &[SUSPENDED],
+        delivery_states: &[],
+        card_to: ACTIVE,
+        which: Which::Both,
+        cert_from: &[Held],
+        reason: None,
+        follow_up: None,
+    },
+    Rule {
+        action: Action::HolderRequest,
+        by: &[By::Office],
+        card_from: &[ACTIVE, SUSPENDED],
+        delivery_states: IN_HANDS,
+        card_to: REVOKED,
+        which: Which::Both,
+        cert_from: &[Good, Held],
+        reason: Some(Reason::CessationOfOperation),
+        follow_up: None,
+    },
+    Rule {
+        action: Action::Destroy,
+        by: &[By::Office, By::System],
+        card_from: &[ACTIVE],
+        delivery_states: NOT_DELIVERED,
+        card_to: DESTROYED,
+        which: Which::Both,
+        cert_from: &[Good],
+        reason: Some(Reason::Unspecified),
+        follow_up: None,
+    },
+    Rule {
+        action: Action::FieldsChanged,
+        by: &[By::Registry],
+        card_from: &[ACTIVE, SUSPENDED],
+        delivery_states: &[],
+        card_to: "",
+        which: Which::Signing,
+        cert_from: &[Good, Held],
+        reason: Some(Reason::AffiliationChanged),
+        follow_up: Some("renewal"),
+    },
+    Rule {
+        action: Action::Death,
+        by: &[By::Registry],
+        card_from: &[ACTIVE, SUSPENDED],
+        delivery_states: &[],
+        card_to: REVOKED,
+        which: Which::Both,
+        cert_from: &[Good, Held],
+        reason: Some(Reason::CessationOfOperation),
+        follow_up: None,
+    },
+    Rule {
+        action: Action::Supersede,
+        by: &[By::System],
+        card_from: &[ACTIVE],
+        delivery_states: &[],
+        card_to: "",
+        which: Which::Signing,
+        cert_from: &[Good],
+        reason: Some(Reason::Superseded),
+        follow_up: None,
+    },
+];
+
+/// The rule for an action.
+pub fn rule(action: Action) -> Result<&'static Rule> {
+    RULES
+        .iter()
+        .find(|r| r.action == action)
+        .ok_or_else(|| Error::Internal(format!("no rule for {}", action.as_str())))
+}
+
+/// One certificate a change touched.
+#[derive(Debug, Clone, Serialize)]
+pub struct Changed {
+    /// Serial (hex).
+    pub serial: String,
+    /// Profile (signing, authentication).
+    pub profile: String,
+    /// Status afterwards.
+    pub status: CertStatus,
+    /// Reason afterwards (RFC 5280 name), if revoked or held.
+    pub reason: Option<&'static str>,
+}
+
+/// What a change did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// Card number.
+    pub card_number: String,
+    /// The card's status afterwards.
+    pub card_status: String,
+    /// Certificates changed.
+    pub certificates: Vec<Changed>,
+    /// Follow-up application opened: id and reference.
+    pub follow_up: Option<(i64, String)>,
+}
+
+/// Take the next value of a counter (the row lock orders concurrent writers).
+pub fn next_seq(conn: &mut DbConn) -> Result<i64> {
+    Ok(
+        diesel::update(counters::table.filter(counters::name.eq("status_seq")))
+            .set(counters::value.eq(counters::value + 1))
+            .returning(counters::value)
+            .get_result(conn)?,
+    )
+}
+
+/// The certificates written to a card (issued rows only).
+pub fn card_certificates(
+    conn: &mut DbConn,
+    card_id: i64,
+) -> Result<Vec<crate::db::models::ca::CertificateRow>> {
+    use crate::db::models::ca::CertificateRow;
+    Ok(certificates::table
+        .filter(certificates::card_id.eq(card_id))
+        .filter(certificates::state.eq("issued"))
+        .order(certificates::id.asc())
+        .select(CertificateRow::as_select())
+        .load(conn)?)
+}
+
+/// Apply `action` to a card, as `by`, inside the caller's transaction. `detail` goes into
+/// the audit entry (never personal data). Refuses with a clear error, changing nothing, when
+/// the table does not allow it.
+#[allow(clippy::too_many_arguments)]
+pub fn apply(
+    conn: &mut DbConn,
+    card: &CardRow,
+    action: Action,
+    by: By,
+    user_id: Option<i64>,
+    actor: &Actor,
+    detail: &str,
+    now: DateTime<Utc>,
+) -> Result<Outcome> {
+    let r = rule(action)?;
+    if !r.by.contains(&by) {
+        return Err(Error::Forbidden(format!(
+            "{} is not taken by {:?}",
+            action.as_str(),
+            by
+        )));
+    }
+    if !r.card_from.contains(&card.status.as_str()) {
+        return Err(Error::Conflict(format!(
+            "card {} is {}; {} applies only to a card that is {}",
+            card.card_number,
+            card.status,
+            action.as_str(),
+            r.card_from.join(" or ")
+        )));
+    }
+    if card.written_at.is_none()
+        || (!r.delivery_states.is_empty() && !r.delivery_states.contains(&card.state.as_str()))
+    {
+        return Err(Error::Conflict(format!(
+            "card {} is {}; {} applies only to a card that is {}",
+            card.card_number,
+            card.state,
+            action.as_str(),
+            if r.delivery_states.is_empty() {
+                "written".to_string()
+            } else {
+                r.delivery_states.join(" or ")
+            }
+        )));
+    }
+    let now_s = now.timestamp();
+    // The card first, conditionally: of two people acting at once, one wins.
+    if !r.card_to.is_empty() {
+        let n = diesel::update(
+            cards::table
+                .filter(cards::id.eq(card.id))
+                .filter(cards::status.eq(&card.status)),
+        )
+        .set((cards::status.eq(r.card_to), cards::updated_at.eq(now_s)))
+        .execute(conn)?;
+        if n != 1 {
+            return Err(Error::Conflict(format!(
+                "card {} changed meanwhile; reload and try again",
+                card.card_number
+            )));
+        }
+    }
+    let mut changed = Vec::new();
+    for cert in card_certificates(conn, card.id)? {
+        if r.which == Which::Signing && cert.profile != "signing" {
+            continue;
+        }
+        let status = CertStatus::of(cert.revocation_reason);
+        if !r.cert_from.contains(&status) {
+            continue;
+        }
+        let seq = next_seq(conn)?;
+        // Conditional on the status read above.
+        let n =
+            match r.reason {
+                None => diesel::update(
+                    certificates::table
+                        .filter(certificates::id.eq(cert.id))
+                        .filter(certificates::revocation_reason.eq(Reason::CertificateHold.code())),
+                )
+                .set((
+                    certificates::revoked_at.eq(None::<i64>),
+                    certificates::revocation_reason.eq(None::<i32>),
+                    certificates::status_seq.eq(seq),
+                ))
+                .execute(conn)?,
+                // From a hold, the revocation keeps the time the card was suspended.
+                Some(reason) => diesel::update(
+                    certificates::table
+                        .filter(certificates::id.eq(cert.id))
+                        .filter(certificates::revocation_reason.is_null().or(
+                            certificates::revocation_reason.eq(Reason::CertificateHold.code()),
+                        )),
+                )
+                .set((
+                    certificates::revoked_at.eq(cert.revoked_at.unwrap_or(now_s)),
+                    certificates::revocation_reason.eq(reason.code()),
+                    certificates::status_seq.eq(seq),
+                ))
+                .execute(conn)?,
+            };
+        if n != 1 {
+            return Err(Error::Conflict(format!(
+                "certificate {} changed meanwhile; try again",
+                cert.serial
+            )));
+        }
+        changed.push(Changed {
+            serial: cert.serial.clone(),
+            profile: cert.profile.clone(),
+            status: match r.reason {
+                None => CertStatus::Good,
+                Some(Reason::CertificateHold) => CertStatus::Held,
+                Some(_) => CertStatus::Revoked,
+            },
+            reason: r.reason.map(Reason::as_str),
+        });
+    }
+    if changed.is_empty() && r.card_to.is_empty() {
+        return Err(Error::Conflict(format!(
+            "card {} has no certificate that {} applies to",
+            card.card_number,
+            action.as_str()
+        )));
+    }
+    let follow_up = match r.follow_up {
+        Some(kind) => Some(open_follow_up(conn, card, kind, user_id, actor, now)?),
+        None => None,
+    };
+    let serials: Vec<String> = changed
+        .iter()
+        .map(|c| {
+            format!(
+                "{}:{}={}",
+                c.profile,
+                c.serial,
+                c.reason.unwrap_or("lifted")
+            )
+        })
+        .collect();
+    let mut text = format!(
+        "by={} card_status={} certificates={}",
+        by.as_str(),
+        if r.card_to.is_empty() {
+            &card.status
+        } else {
+            r.card_to
+        },
+        serials.join(",")
+    );
+    if let Some((id, _)) = &follow_up {
+        text.push_str(&format!(" follow_up=application:{id}"));
+    }
+    if !detail.is_empty() {
+        text.push(' ');
+        text.push_str(detail);
+    }
+    audit::append(
+        conn,
+        now_s,
+        actor,
+        &format!("card.{}", action.as_str()),
+        &format!("card:{}", card.card_number),
+        &text,
+    )?;
+    Ok(Outcome {
+        card_number: card.card_number.clone(),
+        card_status: if r.card_to.is_empty() {
+            card.status.clone()
+        } else {
+            r.card_to.to_string()
+        },
+        certificates: changed,
+        follow_up,
+    })
+}
+
+/// The user id that kofu's own follow-up applications are recorded by: a disabled account
+/// nobody can log in to (and which never orders issuance, so separation of duties holds).
+fn system_user(conn: &mut DbConn, now: i64) -> Result<i64> {
+    const NAME: &str = "kofu:system";
+    if let Some(id) = users::table
+        .filter(users::username.eq(NAME))
+        .select(users::id)
+        .first::<i64>(conn)
+        .optional()?
+    {
+        return Ok(id);
+    }
+    Ok(diesel::insert_into(users::table)
+        .values((
+            users::username.eq(NAME),
+            users::role.eq("office"),
+            users::password_hash.eq("!"),
+            users::must_change_password.eq(false),
+            users::disabled.eq(true),
+            users::created_at.eq(now),
+        ))
+        .returning(users::id)
+        .get_result(conn)?)
+}
+
+/// Open a `reissue` or `renewal` application for the card's holder, with the holder's data
+/// as last checked (sealed blob copied as is) and no forms yet: the holder's forms (and, for
+/// a renewal, the new four fields) are recorded by the office, then the clerk checks them.
+fn open_follow_up(
+    conn: &mut DbConn,
+    card: &CardRow,
+    kind: &'static str,
+    user_id: Option<i64>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(i64, String)> {
+    let now_s = now.timestamp();
+    let previous = ApplicationRow::get(conn, card.application_id)?
+        .ok_or_else(|| Error::NotFound(format!("application {}", card.application_id)))?;
+    let created_by = match user_id {
+        Some(id) => id,
+        None => system_user(conn, now_s)?,
+    };
+    let reference = crate::service::intake::new_reference()?;
+    let id: i64 = diesel::insert_into(applications::table)
+        .values((
+            applications::reference.eq(&reference),
+            applications::kind.eq(kind),
+            applications::state.eq(app_state::DOCUMENTS_INCOMPLETE),
+            applications::municipality_code.eq(&previous.municipality_code),
+            applications::delivery.eq(&previous.delivery),
+            applications::form_application.eq(false),
+            applications::form_power_of_attorney.eq(false),
+            applications::form_consent.eq(false),
+            applications::pii.eq(&previous.pii),
+            applications::created_by.eq(created_by),
+            applications::created_at.eq(now_s),
+            applications::updated_at.eq(now_s),
+            applications::resident_id.eq(previous.resident_id),
+            applications::previous_application_id.eq(previous.id),
+            applications::card_id.eq(card.id),
+        ))
+        .returning(applications::id)
+        .get_result(conn)?;
+    audit::append(
+        conn,
+        now_s,
+        actor,
+        "application.create",
+        &format!("application:{id}"),
+        &format!(
+            "kind={kind} state={} follows=application:{} card={}",
+            app_state::DOCUMENTS_INCOMPLETE,
+            previous.id,
+            card.card_number
+        ),
+    )?;
+    Ok((id, reference))
+}
+
+/// A card by number, or not found.
+pub fn card_by_number(conn: &mut DbConn, number: &str) -> Result<CardRow> {
+    cards::table
+        .filter(cards::card_number.eq(number))
+        .select(CardRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("card {number}")))
+}
+
+/// Identity questions the call centre asks before suspending a card. The caller's answers
+/// are compared with the application's data; only which questions were asked and whether
+/// each matched is recorded.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityAnswers {
+    /// Name in kana (フリガナ), as the caller says it.
+    pub name_kana: Option<String>,
+    /// Date of birth (ISO or era form).
+    pub birth_date: Option<String>,
+    /// Postal code of the address.
+    pub postal_code: Option<String>,
+}
+
+/// At least this many questions must be asked, and every one must match.
+pub const QUESTIONS_NEEDED: usize = 2;
+
+/// Check the caller's answers against the holder's data. Returns the audit text
+/// (`name_kana=match,birth_date=match`) and whether all matched.
+pub fn check_answers(
+    key: &DataKey,
+    conn: &mut DbConn,
+    card: &CardRow,
+    answers: &IdentityAnswers,
+) -> Result<(String, bool)> {
+    let app = ApplicationRow::get(conn, card.application_id)?
+        .ok_or_else(|| Error::NotFound(format!("application {}", card.application_id)))?;
+    let holder = crate::service::intake::applicant(key, &app)?;
+    let mut asked = Vec::new();
+    if let Some(k) = &answers.name_kana {
+        let ok = crate::jp::kana::key(k) == crate::jp::kana::key(&holder.name_kana);
+        asked.push(("name_kana", ok));
+    }
+    if let Some(d) = &answers.birth_date {
+        let ok = crate::jp::era::parse(d).is_ok_and(|d| d == holder.birth_date);
+        asked.push(("birth_date", ok));
+    }
+    if let Some(p) = &answers.postal_code {
+        let ok = crate::jp::postal_code(p).is_ok_and(|p| p == holder.postal_code);
+        asked.push(("postal_code", ok));
+    }
+    let text = asked
+        .iter()
+        .map(|(q, ok)| format!("{q}={}", if *ok { "match" } else { "mismatch" }))
+        .collect::<Vec<_>>()
+        .join(",");
+    let all = asked.len() >= QUESTIONS_NEEDED && asked.iter().all(|(_, ok)| *ok);
+    Ok((text, all))
+}
+
+/// Loss or theft: check identity, then suspend. A failed check is audited and refused.
+#[allow(clippy::too_many_arguments)]
+pub fn report_loss(
+    conn: &mut DbConn,
+    key: &DataKey,
+    number: &str,
+    stolen: bool,
+    answers: &IdentityAnswers,
+    user_id: i64,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Outcome> {
+    let asked = [
+        answers.name_kana.is_some(),
+        answers.birth_date.is_some(),
+        answers.postal_code.is_some(),
+    ]
+    .iter()
+    .filter(|a| **a)
+    .count();
+    if asked < QUESTIONS_NEEDED {
+        return Err(Error::bad(
+            "answers",
+            format!(
+                "ask at least {QUESTIONS_NEEDED} identity questions (name_kana, birth_date, postal_code)"
+            ),
+        ));
+    }
+    let card = card_by_number(conn, number)?;
+    let (questions, ok) = check_answers(key, conn, &card, answers)?;
+    if !ok {
+        audit::append(
+            conn,
+            now.timestamp(),
+            actor,
+            "card.report_loss_refused",
+            &format!("card:{number}"),
+            &format!("questions={questions}"),
+        )?;
+        return Err(Error::Forbidden(
+            "the caller's answers do not match the holder's data; the card is not suspended".into(),
+        ));
+    }
+    let detail = format!(
+        "kind={} questions={questions}",
+        if stolen { "stolen" } else { "lost" }
+    );
+    conn.transaction(|c| {
+        apply(
+            c,
+            &card,
+            Action::ReportLoss,
+            By::Callcenter,
+            Some(user_id),
+            actor,
+            &detail,
+            now,
+        )
+    })
+}
+
+/// What the registry change feed did to cards.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct FeedSummary {
+    /// Events looked at.
+    pub events: usize,
+    /// Cards whose certificates changed.
+    pub cards: usize,
+    /// Follow-up applications opened.
+    pub follow_ups: usize,
+}
+
+/// Act on registry events not processed yet: a change of name, address, sex or birth date,
+/// or a move out, revokes the signing certificate of the resident's live cards and opens a
+/// renewal; a death revokes both certificates. Each event is marked processed in the same
+/// transaction as what it caused, so running this twice acts once.
+pub fn process_registry_events(
+    conn: &mut DbConn,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<FeedSummary> {
+    let mut summary = FeedSummary::default();
+    let pending: Vec<(i64, i64, String, String, String)> = registry_events::table
+        .filter(registry_events::processed_at.is_null())
+        .order(registry_events::id.asc())
+        .select((
+            registry_events::id,
+            registry_events::resident_id,
+            registry_events::kind,
+            registry_events::changed_fields,
+            registry_events::event_id,
+        ))
+        .load(conn)?;
+    for (id, resident_id, kind, changed, event_id) in pending {
+        summary.events += 1;
+        let fields: Vec<&str> = changed.split(',').filter(|f| !f.is_empty()).collect();
+        let four = ["name", "name_kana", "birth_date", "sex", "address"];
+        let action = if kind == "death" {
+            Some(Action::Death)
+        } else if kind == "move_out" || fields.iter().any(|f| four.contains(f)) {
+            Some(Action::FieldsChanged)
+        } else {
+            None
+        };
+        conn.transaction(|c| {
+            let marked = diesel::update(
+                registry_events::table
+                    .filter(registry_events::id.eq(id))
+                    .filter(registry_events::processed_at.is_null()),
+            )
+            .set(registry_events::processed_at.eq(now.timestamp()))
+            .execute(c)?;
+            if marked != 1 {
+                return Ok(());
+            }
+            let Some(action) = action else {
+                return Ok(());
+            };
+            let live: Vec<CardRow> = cards::table
+                .inner_join(applications::table.on(applications::id.eq(cards::application_id)))
+                .filter(applications::resident_id.eq(resident_id))
+                .filter(cards::status.eq_any([ACTIVE, SUSPENDED]))
+                .filter(cards::written_at.is_not_null())
+                .select(CardRow::as_select())
+                .load(c)?;
+            for card in live {
+                match apply(
+                    c,
+                    &card,
+                    action,
+                    By::Registry,
+                    None,
+                    actor,
+                    &format!("event={event_id} kind={kind}"),
+                    now,
+                ) {
+                    Ok(o) => {
+                        summary.cards += 1;
+                        summary.follow_ups += usize::from(o.follow_up.is_some());
+                    }
+                    // Nothing left to revoke on this card (already revoked): not an error.
+                    Err(Error::Conflict(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok::<_, Error>(())
+        })?;
+    }
+    Ok(summary)
+}
+
+/// A card spoiled while it was written: the certificates already issued for it are revoked
+/// (unspecified: the chip never reached anyone) and the card is `destroyed`, inside the
+/// caller's transaction. Returns the serials revoked.
+pub fn revoke_spoiled_card(
+    conn: &mut DbConn,
+    card_id: i64,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>> {
+    let now_s = now.timestamp();
+    let live: Vec<(i64, String)> = certificates::table
+        .filter(certificates::card_id.eq(card_id))
+        .filter(certificates::state.eq("issued"))
+        .filter(certificates::revoked_at.is_null())
+        .select((certificates::id, certificates::serial))
+        .load(conn)?;
+    for (id, serial) in &live {
+        let seq = next_seq(conn)?;
+        diesel::update(certificates::table.filter(certificates::id.eq(id)))
+            .set((
+                certificates::revoked_at.eq(now_s),
+                certificates::revocation_reason.eq(Reason::Unspecified.code()),
+                certificates::status_seq.eq(seq),
+            ))
+            .execute(conn)?;
+        audit::append(
+            conn,
+            now_s,
+            actor,
+            "certificate.revoke",
+            &format!("serial:{serial}"),
+            "reason=unspecified spoiled card",
+        )?;
+    }
+    diesel::update(cards::table.filter(cards::id.eq(card_id)))
+        .set(cards::status.eq(DESTROYED))
+        .execute(conn)?;
+    Ok(live.into_iter().map(|(_, s)| s).collect())
+}
+
+/// Spoiled cards not yet destroyed (spoiled before revocation existed): revoke and destroy.
+pub fn revoke_spoiled(conn: &mut DbConn, actor: &Actor, now: DateTime<Utc>) -> Result<usize> {
+    let ids: Vec<i64> = cards::table
+        .filter(cards::state.eq("spoiled"))
+        .filter(cards::status.ne(DESTROYED))
+        .select(cards::id)
+        .load(conn)?;
+    let mut n = 0;
+    for id in ids {
+        n += conn
+            .transaction(|c| revoke_spoiled_card(c, id, actor, now))?
+            .len();
+    }
+    Ok(n)
+}
+
+/// An office action on a card (revoke, lift the hold, the holder's request, destroy).
+pub fn office_action(
+    conn: &mut DbConn,
+    number: &str,
+    action: Action,
+    user_id: i64,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Outcome> {
+    if !matches!(
+        action,
+        Action::Revoke | Action::LiftHold | Action::HolderRequest | Action::Destroy
+    ) {
+        return Err(Error::bad(
+            "action",
+            format!(
+                "{} is not an office action; use revoke, lift_hold, holder_request or destroy",
+                action.as_str()
+            ),
+        ));
+    }
+    conn.transaction(|c| {
+        let card = card_by_number(c, number)?;
+        apply(c, &card, action, By::Office, Some(user_id), actor, "", now)
+    })
+}
+
+/// One certificate on a card, as the screens and the API show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertView {
+    /// Serial (hex).
+    pub serial: String,
+    /// signing or authentication.
+    pub profile: String,
+    /// good, held, revoked.
+    pub status: CertStatus,
+    /// Reason (RFC 5280 name).
+    pub reason: Option<&'static str>,
+    /// Since (Unix seconds).
+    pub revoked_at: Option<i64>,
+    /// notAfter (Unix seconds).
+    pub not_after: i64,
+}
+
+/// A card's status and certificates (nothing personal).
+pub fn certificates_view(conn: &mut DbConn, card_id: i64) -> Result<Vec<CertView>> {
+    card_certificates(conn, card_id)?
+        .into_iter()
+        .map(|c| {
+            Ok(CertView {
+                status: CertStatus::of(c.revocation_reason),
+                reason: c
+                    .revocation_reason
+                    .map(Reason::from_code)
+                    .transpose()?
+                    .map(Reason::as_str),
+                serial: c.serial,
+                profile: c.profile,
+                revoked_at: c.revoked_at,
+                not_after: c.not_after,
+            })
+        })
+        .collect()
+}
+
+/// The actions the table allows on this card for this kind of actor (for the screens).
+pub fn allowed(card: &CardRow, by: By) -> Vec<Action> {
+    RULES
+        .iter()
+        .filter(|r| r.by.contains(&by))
+        .filter(|r| r.card_from.contains(&card.status.as_str()))
+        .filter(|r| {
+            card.written_at.is_some()
+                && (r.delivery_states.is_empty()
+                    || r.delivery_states.contains(&card.state.as_str()))
+        })
+        .map(|r| r.action)
+        .collect()
+}
