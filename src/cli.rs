@@ -161,11 +161,16 @@ pub fn batch_run(cfg: &Config, id: i64) -> Result<()> {
 }
 
 /// `kofu crl publish`: a full and a delta CRL for every issuing CA (and shard) now.
-pub fn crl_publish(cfg: &Config) -> Result<()> {
+pub fn crl_publish(cfg: &Config, delta_only: bool) -> Result<()> {
     let pool = open(cfg)?;
     let h = ca_service::load(&mut *pool.get()?, cfg, CaConfig::load(&cfg.ca_config)?)?;
-    let published =
-        crate::service::crl::publish_all(&mut *pool.get()?, &h, &Actor::cli(), SystemClock.now())?;
+    let published = crate::service::crl::publish_all(
+        &mut *pool.get()?,
+        &h,
+        delta_only,
+        &Actor::cli(),
+        SystemClock.now(),
+    )?;
     for p in published {
         println!(
             "{}: CRL number {}, {} entries, {} bytes",

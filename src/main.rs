@@ -71,7 +71,11 @@ enum Command {
 enum CrlCommand {
     /// Sign and store a full and a delta CRL for every issuing CA now (`kofu serve` does
     /// this on its schedule and shortly after revocations).
-    Publish,
+    Publish {
+        /// Only delta CRLs on the current full CRLs.
+        #[arg(long)]
+        delta: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -222,8 +226,8 @@ fn main() -> ExitCode {
             command: BatchCommand::Show { id },
         } => cli::batch_show(&cfg, id),
         Command::Crl {
-            command: CrlCommand::Publish,
-        } => cli::crl_publish(&cfg),
+            command: CrlCommand::Publish { delta },
+        } => cli::crl_publish(&cfg, delta),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

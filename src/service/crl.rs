@@ -291,10 +291,13 @@ pub fn scopes(h: &Hierarchy) -> Vec<Option<u16>> {
         .collect()
 }
 
-/// Publish a full and a delta CRL for every scope of every issuing CA (`kofu crl publish`).
+/// Publish CRLs for every scope of every issuing CA (`kofu crl publish`): a full CRL and a
+/// delta on it, or with `delta_only` just a delta CRL on the current full CRL (what changed
+/// since it, lifted holds as removeFromCRL).
 pub fn publish_all(
     conn: &mut DbConn,
     h: &Hierarchy,
+    delta_only: bool,
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Vec<Published>> {
@@ -304,7 +307,9 @@ pub fn publish_all(
             continue;
         }
         for shard in scopes(h) {
-            out.push(publish(conn, h, ca, shard, Kind::Full, actor, now)?);
+            if !delta_only || latest(conn, ca, shard, Kind::Full)?.is_none() {
+                out.push(publish(conn, h, ca, shard, Kind::Full, actor, now)?);
+            }
             out.push(publish(conn, h, ca, shard, Kind::Delta, actor, now)?);
         }
     }

@@ -16,6 +16,7 @@ mod mail;
 mod orders;
 mod pkcs11;
 mod registry;
+mod revocation;
 mod routes;
 mod serials;
 mod web;

@@ -103,13 +103,28 @@ pub async fn get(
     })))
 }
 
-/// `POST /api/v1/crls/publish` (admin): a full and a delta CRL for every scope now, as
-/// `kofu crl publish` does.
-pub async fn publish_crls(state: web::Data<AppState>, Staff(user): Staff) -> Result<HttpResponse> {
+/// Body of `POST /api/v1/crls/publish`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishCrls {
+    /// Only delta CRLs on the current full CRLs.
+    #[serde(default)]
+    pub delta_only: bool,
+}
+
+/// `POST /api/v1/crls/publish` (admin): CRLs for every scope now, as `kofu crl publish`.
+pub async fn publish_crls(
+    state: web::Data<AppState>,
+    Staff(user): Staff,
+    body: web::Json<PublishCrls>,
+) -> Result<HttpResponse> {
     let h = state.hierarchy()?;
     let now = state.clock.now();
+    let delta_only = body.delta_only;
     let published = state
-        .with_write(move |c| crate::service::crl::publish_all(c, &h, &user.actor(), now))
+        .with_write(move |c| {
+            crate::service::crl::publish_all(c, &h, delta_only, &user.actor(), now)
+        })
         .await?;
     let list: Vec<serde_json::Value> = published
         .iter()
