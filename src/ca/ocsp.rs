@@ -275,9 +275,12 @@ pub fn response(
     Ok([header(0x30, body.len()), body].concat())
 }
 
+/// (hash algorithm, issuer name hash, issuer key hash) for SHA-1 and SHA-256.
+pub type IssuerHashes = [(IdHash, Vec<u8>, Vec<u8>); 2];
+
 /// The issuer hashes a CertID must carry for a CA: (SHA-1, SHA-256) of its subject name and
 /// of its public key bits.
-pub fn issuer_hashes(cert_der: &[u8]) -> Result<[(IdHash, Vec<u8>, Vec<u8>); 2]> {
+pub fn issuer_hashes(cert_der: &[u8]) -> Result<IssuerHashes> {
     let cert = x509_cert::Certificate::from_der(cert_der)?;
     let name = cert.tbs_certificate().subject().to_der()?;
     let key = cert

@@ -13,7 +13,7 @@ use crate::ca::Hierarchy;
 use crate::ca::crl::Reason;
 use crate::ca::csr::CheckedCsr;
 use crate::ca::ocsp::{
-    self, CertId, ErrorStatus, IdHash, ResponderKey, SingleAnswer, Status, error_response,
+    self, CertId, ErrorStatus, ResponderKey, SingleAnswer, Status, error_response,
 };
 use crate::ca::profile::{CaName, Profile};
 use crate::config::Config;
@@ -39,7 +39,7 @@ const RENEW_BEFORE_DAYS: i64 = 7;
 
 struct CaResponder {
     ca: CaName,
-    hashes: [(IdHash, Vec<u8>, Vec<u8>); 2],
+    hashes: ocsp::IssuerHashes,
     key: ResponderKey,
 }
 
