@@ -160,6 +160,36 @@ pub fn batch_run(cfg: &Config, id: i64) -> Result<()> {
     }
 }
 
+/// `kofu card renew NUMBER`: the PIN comes from standard input (the counter's PIN pad).
+pub fn card_renew(cfg: &Config, number: &str) -> Result<()> {
+    let number = crate::card::number::parse(number)?;
+    let key = cfg.require_data_key()?;
+    let pool = open(cfg)?;
+    let h = ca_service::load(&mut *pool.get()?, cfg, CaConfig::load(&cfg.ca_config)?)?;
+    let readers = crate::card::token::Readers::open(&cfg.cards.module)?;
+    eprint!("PIN of card {number}: ");
+    let mut pin = String::new();
+    std::io::stdin().read_line(&mut pin)?;
+    let renewal = crate::service::renewal::Renewal {
+        db: &pool,
+        ca: &h,
+        key: &key,
+        readers: &readers,
+        keygen: cfg.cards.keygen()?,
+        prefix: cfg.instance_prefix,
+        actor: Actor::cli(),
+    };
+    let r = renewal.renew(&number, pin.trim(), SystemClock.now())?;
+    println!(
+        "card {}: new signing certificate {} (replaces {}: {})",
+        r.card_number,
+        r.new_serial,
+        r.old_serial.as_deref().unwrap_or("none"),
+        r.old_reason.unwrap_or("-")
+    );
+    Ok(())
+}
+
 /// `kofu crl publish`: a full and a delta CRL for every issuing CA (and shard) now.
 pub fn crl_publish(cfg: &Config, delta_only: bool) -> Result<()> {
     let pool = open(cfg)?;
@@ -319,6 +349,7 @@ pub fn registry_changes(cfg: &Config, file: &Path) -> Result<()> {
     );
     let acted = crate::service::revocation::process_registry_events(
         &mut *pool.get()?,
+        &key,
         &Actor::cli(),
         SystemClock.now(),
     )?;
@@ -442,7 +473,7 @@ fn start_mail_worker(cfg: &Config, state: &AppState) -> Result<()> {
 /// acted on; every minute cached OCSP responses are refreshed; every hour responder
 /// certificates are renewed when close to expiry.
 fn start_revocation_worker(cfg: &Config, state: &AppState) -> Result<()> {
-    let (pool, h, ocsp, cfg) = (
+    let (pool, h, ocsp, cfg, key) = (
         state.db.write.clone(),
         state.hierarchy()?,
         state
@@ -450,6 +481,7 @@ fn start_revocation_worker(cfg: &Config, state: &AppState) -> Result<()> {
             .clone()
             .ok_or_else(|| Error::Internal("OCSP responder not started".into()))?,
         cfg.clone(),
+        state.data_key()?,
     );
     std::thread::Builder::new()
         .name("revocation".into())
@@ -461,7 +493,9 @@ fn start_revocation_worker(cfg: &Config, state: &AppState) -> Result<()> {
                 let mut round = || -> Result<()> {
                     let mut c = pool.get()?;
                     if tick % 10 == 0 {
-                        crate::service::revocation::process_registry_events(&mut c, &actor, now)?;
+                        crate::service::revocation::process_registry_events(
+                            &mut c, &key, &actor, now,
+                        )?;
                         crate::service::revocation::revoke_spoiled(&mut c, &actor, now)?;
                     }
                     crate::service::crl::run_due(&mut c, &h, &mut pending, now)?;

@@ -60,10 +60,26 @@ enum Command {
         #[command(subcommand)]
         command: BatchCommand,
     },
+    /// A holder's card at the counter.
+    Card {
+        #[command(subcommand)]
+        command: CardCommand,
+    },
     /// Certificate revocation lists.
     Crl {
         #[command(subcommand)]
         command: CrlCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CardCommand {
+    /// Renew the signing certificate on the holder's card (a verified renewal application):
+    /// a new key pair on the card, a new certificate, the old one superseded. The holder
+    /// types the card's PIN on standard input.
+    Renew {
+        /// Card number.
+        number: String,
     },
 }
 
@@ -225,6 +241,9 @@ fn main() -> ExitCode {
         Command::Batch {
             command: BatchCommand::Show { id },
         } => cli::batch_show(&cfg, id),
+        Command::Card {
+            command: CardCommand::Renew { number },
+        } => cli::card_renew(&cfg, &number),
         Command::Crl {
             command: CrlCommand::Publish { delta },
         } => cli::crl_publish(&cfg, delta),

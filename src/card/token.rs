@@ -474,6 +474,22 @@ impl Card {
         Ok(handle)
     }
 
+    /// Remove `purpose`'s key pair and certificate (renewal replaces them).
+    pub fn remove(&self, purpose: Purpose) -> Result<usize> {
+        let mut removed = 0;
+        for class in [
+            ObjectClass::PRIVATE_KEY,
+            ObjectClass::PUBLIC_KEY,
+            ObjectClass::CERTIFICATE,
+        ] {
+            for h in self.objects(class, purpose.id())? {
+                self.session.destroy_object(h).map_err(p11)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Write (or replace) the certificate of `purpose`.
     pub fn write_certificate(&self, purpose: Purpose, der: &[u8]) -> Result<()> {
         for h in self.objects(ObjectClass::CERTIFICATE, purpose.id())? {

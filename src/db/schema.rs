@@ -219,6 +219,7 @@ diesel::table! {
         batch_id -> Nullable<BigInt>,
         previous_application_id -> Nullable<BigInt>,
         card_id -> Nullable<BigInt>,
+        renews_certificate_id -> Nullable<BigInt>,
     }
 }
 

@@ -76,9 +76,15 @@ pub const ROUTES: &[RouteSpec] = &[
     route(
         "GET",
         "/cards/{number}",
-        Roles(&[Role::Office, Role::Callcenter]),
+        Roles(&[Role::Office, Role::Callcenter, Role::Operator]),
     ),
     route("POST", "/cards/{number}/status", Roles(&[Role::Office])),
+    route("POST", "/cards/{number}/renewal", Roles(&[Role::Operator])),
+    route(
+        "POST",
+        "/api/v1/cards/{number}/renewal",
+        Roles(&[Role::Operator]),
+    ),
     route(
         "POST",
         "/api/v1/cards/{number}/loss-report",
@@ -215,6 +221,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/api/v1/cards/{number}/status",
             web::post().to(api::cards::change_status),
+        )
+        .route(
+            "/api/v1/cards/{number}/renewal",
+            web::post().to(api::cards::renew),
+        )
+        .route(
+            "/cards/{number}/renewal",
+            web::post().to(views::cards::renew),
         )
         .route(
             "/api/v1/crls/publish",

@@ -226,6 +226,25 @@ impl Registry for ExtractRegistry {
     }
 }
 
+/// One resident's record as the registry holds it now (None when there is no such row).
+pub fn resident_record(
+    conn: &mut DbConn,
+    key: &DataKey,
+    id: i64,
+) -> Result<Option<ResidentRecord>> {
+    let sealed: Option<Vec<u8>> = residents::table
+        .find(id)
+        .select(residents::pii)
+        .first(conn)
+        .optional()?;
+    sealed
+        .map(|s| {
+            let Opened(record) = key.open_json(RESIDENTS_TABLE, &s)?;
+            Ok(record)
+        })
+        .transpose()
+}
+
 /// Pick the person the applicant is: same name (or kana) and same date of birth; failing
 /// that, same name and same address. Two equally good fits are `ambiguous`. Candidates are
 /// those sharing the date of birth or the normalised name.

@@ -10,6 +10,7 @@ pub mod intake;
 pub mod issuance;
 pub mod ocsp;
 pub mod orders;
+pub mod renewal;
 pub mod revocation;
 pub mod users;
 pub mod verification;

@@ -57,6 +57,10 @@ pub fn order(
         let problem = match rows.iter().find(|r| r.id == *id) {
             None => Some("no such application".to_string()),
             Some(r) if r.state != state::VERIFIED => Some(format!("is {}, not verified", r.state)),
+            Some(r) if r.kind == "renewal" && r.card_id.is_some() => Some(
+                "renews the holder's own card: it is written at the counter (kofu card renew), not in a batch"
+                    .to_string(),
+            ),
             _ => None,
         };
         if let Some(message) = problem {

@@ -260,7 +260,7 @@ pub const RULES: &[Rule] = &[
         delivery_states: &[],
         card_to: "",
         which: Which::Signing,
-        cert_from: &[Good],
+        cert_from: &[Good, Held],
         reason: Some(Reason::Superseded),
         follow_up: None,
     },
@@ -720,6 +720,7 @@ pub struct FeedSummary {
 /// transaction as what it caused, so running this twice acts once.
 pub fn process_registry_events(
     conn: &mut DbConn,
+    key: &DataKey,
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<FeedSummary> {
@@ -780,7 +781,10 @@ pub fn process_registry_events(
                 ) {
                     Ok(o) => {
                         summary.cards += 1;
-                        summary.follow_ups += usize::from(o.follow_up.is_some());
+                        if let Some((app_id, _)) = o.follow_up {
+                            summary.follow_ups += 1;
+                            renewal_from_registry(c, key, app_id, resident_id)?;
+                        }
                     }
                     // Nothing left to revoke on this card (already revoked): not an error.
                     Err(Error::Conflict(_)) => {}
@@ -791,6 +795,40 @@ pub fn process_registry_events(
         })?;
     }
     Ok(summary)
+}
+
+/// The renewal the registry opened carries the four fields as the registry now records them
+/// (the holder's contact address is kept): the clerk then checks what will go into the new
+/// signing certificate.
+fn renewal_from_registry(
+    conn: &mut DbConn,
+    key: &DataKey,
+    app_id: i64,
+    resident_id: i64,
+) -> Result<()> {
+    let Some(record) = crate::registry::resident_record(conn, key, resident_id)? else {
+        return Ok(());
+    };
+    let app = ApplicationRow::get(conn, app_id)?
+        .ok_or_else(|| Error::Internal("follow-up application vanished".into()))?;
+    let old = crate::service::intake::applicant(key, &app)?;
+    let applicant = crate::service::intake::Applicant {
+        name: record.name,
+        name_kana: record.name_kana,
+        birth_date: record.birth_date,
+        sex: record.sex,
+        address: record.address,
+        postal_code: record.postal_code,
+        email: old.email,
+    };
+    let sealed = key.seal_json(crate::service::intake::APPLICATIONS_TABLE, &applicant)?;
+    diesel::update(applications::table.find(app_id))
+        .set((
+            applications::pii.eq(sealed),
+            applications::municipality_code.eq(record.municipality_code),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// A card spoiled while it was written: the certificates already issued for it are revoked

@@ -70,8 +70,9 @@ fn office(env: &Env) -> StaffUser {
 }
 
 /// Five written cards (the fifth holder is 12: authentication certificate only), delivered:
-/// 0 and 3 handed over at the counter, 1 and 2 delivered by mail, 4 shipped.
-fn written_cards(env: &Env, conf: &Path) -> Vec<CardRow> {
+/// 0 and 3 handed over at the counter, 1 and 2 delivered by mail, 4 shipped. Also returns
+/// each card's PIN, read before the PIN mailers go (the holders know them; kofu forgets).
+fn written_cards(env: &Env, conf: &Path) -> (Vec<CardRow>, Vec<String>) {
     let tokens = blank_cards(env.dir.path());
     let batch = ordered_batch(env, 5);
     let out = run(batch_command(env, &tokens, batch)
@@ -90,6 +91,16 @@ fn written_cards(env: &Env, conf: &Path) -> Vec<CardRow> {
         .unwrap();
     let user = office(env);
     let key = data_key();
+    let pins: Vec<String> = rows
+        .iter()
+        .map(|c| {
+            kofu::service::batches::pins(&key, c)
+                .unwrap()
+                .unwrap()
+                .auth
+                .clone()
+        })
+        .collect();
     for (i, card) in rows.iter().enumerate() {
         let events: Vec<Event> = match i {
             0 | 3 => vec![Event::HandedOver {
@@ -109,7 +120,7 @@ fn written_cards(env: &Env, conf: &Path) -> Vec<CardRow> {
             delivery::record(&mut env.conn(), &key, &user, &card.card_number, &e, now()).unwrap();
         }
     }
-    rows
+    (rows, pins)
 }
 
 /// (signing PEM path or None, authentication PEM path) of a card's certificates.
@@ -168,6 +179,9 @@ fn serve(env: &Env, conf: &Path) -> Server {
         .env("KOFU_LISTEN", format!("127.0.0.1:{port}"))
         .env("KOFU_PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"))
         .env("KOFU_DEMO_DATA", "0")
+        .env("SOFTHSM2_CONF", blank_cards(env.dir.path()))
+        .env("KOFU_CARD_MODULE", crate::pkcs11::softhsm_module())
+        .env("KOFU_CARD_KEYGEN", "software")
         .arg("serve")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -346,7 +360,7 @@ fn loss_hold_lift_revoke_and_the_change_feed_as_verifiers_see_them() {
     each_backend(|env| {
         let conf = ca_config(env, 0);
         let h = init(env, &conf);
-        let cards = written_cards(env, &conf);
+        let (cards, pins) = written_cards(env, &conf);
         let root = ca_pem(env, &h, CaName::Root);
         let signing = ca_pem(env, &h, CaName::Signing);
         let authentication = ca_pem(env, &h, CaName::Authentication);
@@ -721,6 +735,177 @@ fn loss_hold_lift_revoke_and_the_change_feed_as_verifiers_see_them() {
             "{sign_crl}"
         );
 
+        // Renewal at the counter after the move: the renewal carries the registry's new
+        // address; once the office has the forms and the clerk has checked it, the operator
+        // writes a new signing key and certificate to the same card with the holder's PIN.
+        let operator = ready_user(env, "operator-r", Role::Operator, None);
+        let renewal: i64 = applications::table
+            .filter(applications::kind.eq("renewal"))
+            .select(applications::id)
+            .first(&mut *env.conn())
+            .unwrap();
+        let renewed_applicant = kofu::service::intake::applicant(
+            &data_key(),
+            &kofu::db::models::application::ApplicationRow::get(&mut env.conn(), renewal)
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(renewed_applicant.address, "東京都千代田区丸の内1-1-1");
+        let (status, v) = server.post(
+            &operator,
+            &format!("/api/v1/cards/{}/renewal", number(2)),
+            serde_json::json!({ "pin": pins[2] }),
+        );
+        assert_eq!(status, 409, "not yet checked by the clerk: {v}");
+        kofu::service::intake::update_forms(
+            &mut env.conn(),
+            renewal,
+            kofu::service::intake::Forms {
+                application: true,
+                power_of_attorney: true,
+                consent: true,
+            },
+            &Actor::new("t", "office"),
+            now(),
+        )
+        .unwrap();
+        // The clerk's check is the intake tests' business.
+        diesel::update(applications::table.find(renewal))
+            .set(applications::state.eq("verified"))
+            .execute(&mut *env.conn())
+            .unwrap();
+        let (status, v) = server.post(
+            &operator,
+            &format!("/api/v1/cards/{}/renewal", number(2)),
+            serde_json::json!({ "pin": "0000" }),
+        );
+        assert_eq!(status, 403, "wrong PIN: {v}");
+        let (status, v) = server.post(
+            &operator,
+            &format!("/api/v1/cards/{}/renewal", number(2)),
+            serde_json::json!({ "pin": pins[2] }),
+        );
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["old_reason"], "affiliationChanged", "{v}");
+        let new_serial = v["new_serial"].as_str().unwrap().to_string();
+        let (new_id, new_der): (i64, Vec<u8>) = certificates::table
+            .filter(certificates::serial.eq(&new_serial))
+            .select((certificates::id, certificates::cert_der.assume_not_null()))
+            .first(&mut *env.conn())
+            .unwrap();
+        let linked: i64 = kofu::db::schema::certificate_links::table
+            .filter(kofu::db::schema::certificate_links::new_certificate_id.eq(new_id))
+            .count()
+            .get_result(&mut *env.conn())
+            .unwrap();
+        assert_eq!(linked, 1);
+        // The card holds the new certificate (read back as a card tool would).
+        let tokens = blank_cards(env.dir.path());
+        let read = run(Command::new("pkcs11-tool")
+            .env("SOFTHSM2_CONF", &tokens)
+            .args([
+                "--module",
+                crate::pkcs11::softhsm_module().to_str().unwrap(),
+            ])
+            .args([
+                "--token-label",
+                &number(2),
+                "--read-object",
+                "--type",
+                "cert",
+                "--id",
+            ])
+            .arg(hex::encode("signing")));
+        assert_eq!(
+            read.stdout,
+            new_der,
+            "{}",
+            String::from_utf8_lossy(&read.stderr)
+        );
+        let new_pem = write(
+            &env.path("renewed.pem"),
+            kofu::ca::der_to_pem(&new_der).unwrap(),
+        )
+        .to_path_buf();
+        let fresh = server.ocsp(
+            env,
+            &signing,
+            &root,
+            "signing",
+            &["-cert", new_pem.to_str().unwrap()],
+        );
+        assert!(fresh.contains(": good"), "{fresh}");
+
+        // The holder's own renewal of a good certificate (card 1, at the counter, CLI):
+        // the old one is superseded.
+        let app1 = kofu::db::models::application::ApplicationRow::get(
+            &mut env.conn(),
+            cards[1].application_id,
+        )
+        .unwrap()
+        .unwrap();
+        diesel::insert_into(applications::table)
+            .values((
+                applications::reference.eq("KF-RENEW-00001"),
+                applications::kind.eq("renewal"),
+                applications::state.eq("verified"),
+                applications::municipality_code.eq(&app1.municipality_code),
+                applications::delivery.eq(&app1.delivery),
+                applications::form_application.eq(true),
+                applications::form_power_of_attorney.eq(true),
+                applications::form_consent.eq(true),
+                applications::pii.eq(&app1.pii),
+                applications::created_by.eq(app1.created_by),
+                applications::created_at.eq(now().timestamp()),
+                applications::updated_at.eq(now().timestamp()),
+                applications::previous_application_id.eq(app1.id),
+                applications::card_id.eq(cards[1].id),
+            ))
+            .execute(&mut *env.conn())
+            .unwrap();
+        let mut renew = env
+            .command()
+            .env("KOFU_CA_CONFIG", &conf)
+            .env("SOFTHSM2_CONF", &tokens)
+            .env("KOFU_CARD_MODULE", crate::pkcs11::softhsm_module())
+            .env("KOFU_CARD_KEYGEN", "software")
+            .args(["card", "renew", &number(1)])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = renew.stdin.take().unwrap();
+            writeln!(stdin, "{}", pins[1]).unwrap();
+        }
+        let out = renew.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("superseded"));
+        let superseded = (0..50)
+            .map(|_| {
+                // The server follows the database's status changes once a second.
+                let r = server.ocsp(
+                    env,
+                    &signing,
+                    &root,
+                    "signing",
+                    &["-cert", sign(1).to_str().unwrap()],
+                );
+                if !r.contains("Reason: superseded") {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                r
+            })
+            .find(|r| r.contains("Reason: superseded"));
+        assert!(superseded.is_some(), "old signing certificate superseded");
+
         // The table itself: the call centre cannot revoke, the office cannot report a loss.
         let card = revocation::card_by_number(&mut env.conn(), &number(2)).unwrap();
         let e = revocation::apply(
@@ -744,7 +929,7 @@ fn sharded_crls_point_each_certificate_at_its_shard() {
     let env = envs().into_iter().next().unwrap();
     let conf = ca_config(&env, 4);
     let h = init(&env, &conf);
-    let cards = written_cards(&env, &conf);
+    let (cards, _) = written_cards(&env, &conf);
     let root = ca_pem(&env, &h, CaName::Root);
     let auth_ca = ca_pem(&env, &h, CaName::Authentication);
     // Revoke one holder (death through the table, as the feed would).

@@ -1,3 +1,4 @@
+ALTER TABLE applications DROP COLUMN renews_certificate_id;
 ALTER TABLE applications DROP COLUMN card_id;
 ALTER TABLE applications DROP COLUMN previous_application_id;
 ALTER TABLE cards DROP COLUMN status;

@@ -54,3 +54,6 @@ ALTER TABLE cards ADD COLUMN status TEXT NOT NULL DEFAULT 'active'
 -- Follow-up applications (reissue, renewal) point at the application and card they follow.
 ALTER TABLE applications ADD COLUMN previous_application_id BIGINT REFERENCES applications (id);
 ALTER TABLE applications ADD COLUMN card_id BIGINT REFERENCES cards (id);
+-- A renewal records the signing certificate it replaces when it starts, so that a rerun
+-- after a crash tells the old certificate from the one it issued.
+ALTER TABLE applications ADD COLUMN renews_certificate_id BIGINT REFERENCES certificates (id);

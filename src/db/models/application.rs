@@ -44,6 +44,10 @@ pub struct ApplicationRow {
     pub decided_at: Option<i64>,
     pub decision_reason: Option<String>,
     pub batch_id: Option<i64>,
+    /// The application this one follows (reissue, renewal).
+    pub previous_application_id: Option<i64>,
+    /// The card it replaces (reissue) or renews (renewal).
+    pub card_id: Option<i64>,
 }
 
 /// A new application.

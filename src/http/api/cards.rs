@@ -305,6 +305,59 @@ pub async fn change_status(
     Ok(HttpResponse::Ok().json(outcome_json(&outcome)))
 }
 
+/// Body of a renewal at the counter.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenewalBody {
+    /// The card's PIN, typed by the holder on the counter's PIN pad. Used once, never kept.
+    pub pin: String,
+}
+
+/// `POST /api/v1/cards/{number}/renewal` (operator): a new signing key and certificate on
+/// the holder's card for its verified renewal application.
+pub async fn renew(
+    state: web::Data<AppState>,
+    Staff(user): Staff,
+    number: web::Path<String>,
+    body: web::Json<RenewalBody>,
+) -> Result<HttpResponse> {
+    let number = crate::card::number::parse(&number)?;
+    let renewed = renew_card(&state, &user, number, body.into_inner().pin).await?;
+    Ok(HttpResponse::Ok().json(renewed))
+}
+
+/// Run a renewal off the async threads (card I/O and signing).
+pub async fn renew_card(
+    state: &AppState,
+    user: &StaffUser,
+    number: String,
+    pin: String,
+) -> Result<crate::service::renewal::Renewed> {
+    let ca = state.hierarchy()?;
+    let key = state.data_key()?;
+    let db = state.db.write.clone();
+    let config = state.config.clone();
+    let now = state.clock.now();
+    let actor = user.actor();
+    let renewed = web::block(move || {
+        let readers = crate::card::token::Readers::open(&config.cards.module)?;
+        crate::service::renewal::Renewal {
+            db: &db,
+            ca: &ca,
+            key: &key,
+            readers: &readers,
+            keygen: config.cards.keygen()?,
+            prefix: config.instance_prefix,
+            actor,
+        }
+        .renew(&number, &pin, now)
+    })
+    .await
+    .map_err(Error::from)??;
+    refresh_ocsp(state).await;
+    Ok(renewed)
+}
+
 /// Sign the changed certificates' OCSP responses again right away (the worker would within
 /// a second; the caller should not see a stale answer after its own change).
 pub async fn refresh_ocsp(state: &AppState) {

@@ -238,6 +238,8 @@ struct CardPage {
     state: String,
     certificates: Vec<CertLine>,
     actions: Vec<ActionButton>,
+    /// An operator may renew: a verified renewal application waits for this card.
+    can_renew: bool,
     message: Option<(bool, String)>,
 }
 
@@ -247,11 +249,18 @@ async fn card_page(
     number: String,
     message: Option<(bool, String)>,
 ) -> Result<HttpResponse> {
-    let (card, certs) = state
+    let (card, certs, renewal_waiting) = state
         .with_conn(move |c| {
+            use crate::db::schema::applications;
             let card = revocation::card_by_number(c, &number)?;
             let certs = revocation::certificates_view(c, card.id)?;
-            Ok((card, certs))
+            let waiting: i64 = applications::table
+                .filter(applications::card_id.eq(card.id))
+                .filter(applications::kind.eq("renewal"))
+                .filter(applications::state.eq("verified"))
+                .count()
+                .get_result(c)?;
+            Ok((card, certs, waiting > 0))
         })
         .await?;
     let actions = if user.role == Role::Office {
@@ -273,8 +282,8 @@ async fn card_page(
         nav: CARD_NAV,
         status_label: status_label(&card.status),
         number: card.card_number,
-        status: card.status,
-        state: card.state,
+        status: card.status.clone(),
+        state: card.state.clone(),
         certificates: certs
             .iter()
             .map(|c| CertLine {
@@ -285,6 +294,9 @@ async fn card_page(
             })
             .collect(),
         actions,
+        can_renew: user.role == Role::Operator
+            && renewal_waiting
+            && card.status == revocation::card_status::ACTIVE,
         message,
     })
 }
@@ -335,6 +347,41 @@ pub async fn change_status(
                     " 後続の申請 {reference} を作成しました(書類の到着を待っています)。"
                 ));
             }
+            card_page(&state, user, number, Some((true, text))).await
+        }
+        Err(e) if e.is_client_error() => {
+            card_page(&state, user, number, Some((false, e.to_string()))).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The operator's renewal form (the holder types the PIN on the counter's PIN pad).
+#[derive(Debug, Deserialize)]
+pub struct RenewForm {
+    csrf: String,
+    pin: String,
+}
+
+impl HasCsrf for RenewForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /cards/{number}/renewal` (operator).
+pub async fn renew(
+    state: web::Data<AppState>,
+    number: web::Path<String>,
+    CsrfForm(form, user): CsrfForm<RenewForm>,
+) -> Result<HttpResponse> {
+    let number = crate::card::number::parse(&number)?;
+    match crate::http::api::cards::renew_card(&state, &user, number.clone(), form.pin).await {
+        Ok(r) => {
+            let text = format!(
+                "署名用電子証明書を更新しました(新しいシリアル番号 {})。",
+                r.new_serial
+            );
             card_page(&state, user, number, Some((true, text))).await
         }
         Err(e) if e.is_client_error() => {

@@ -1,0 +1,328 @@
+//! Renewal on the holder's own card (SPEC §2.6): after a change of the four fields (or at
+//! the holder's request), a verified `renewal` application gets a new signing key pair made
+//! on the same card, a new signing certificate, the old→new serial link, and the old signing
+//! certificate revoked as superseded (unless it is already revoked, for instance as
+//! affiliationChanged by the change feed). The holder is at the counter with the card and
+//! types the card's PIN; kofu never stores it.
+//!
+//! Crash safety: the new certificate is issued through the issuer (intent first) with the
+//! card id, so a rerun finds it and only writes and links what is missing; it never issues a
+//! second one for the same key.
+
+use crate::audit::{self, Actor};
+use crate::ca::Hierarchy;
+use crate::ca::crl::Reason;
+use crate::ca::csr::CheckedCsr;
+use crate::ca::identity::Identity;
+use crate::ca::profile::Profile;
+use crate::card::token::{Keygen, Purpose, Readers};
+use crate::card::{FaceData, label};
+use crate::db::models::application::{ApplicationRow, state as app_state};
+use crate::db::schema::{applications, certificate_links, certificates};
+use crate::db::{DbConn, DbPool};
+use crate::error::{Error, Result};
+use crate::pii::DataKey;
+use crate::service::issuance::{self, IssueRequest};
+use crate::service::revocation::{self, card_status, next_seq};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+
+/// What a renewal did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Renewed {
+    /// Card number.
+    pub card_number: String,
+    /// The renewal application.
+    pub application_id: i64,
+    /// The signing certificate it replaces (None if the card had none, e.g. a minor's).
+    pub old_serial: Option<String>,
+    /// The new signing certificate.
+    pub new_serial: String,
+    /// The old certificate's reason afterwards (superseded, or what it was revoked for).
+    pub old_reason: Option<&'static str>,
+}
+
+/// Everything renewal needs.
+pub struct Renewal<'a> {
+    /// Connections.
+    pub db: &'a DbPool,
+    /// The CAs.
+    pub ca: &'a Hierarchy,
+    /// Personal-data key.
+    pub key: &'a DataKey,
+    /// Card readers.
+    pub readers: &'a Readers,
+    /// Where keys are made.
+    pub keygen: Keygen,
+    /// Serial prefix.
+    pub prefix: u16,
+    /// Who renews.
+    pub actor: Actor,
+}
+
+/// (id, serial, DER, revocation reason) of a signing certificate.
+type SigningCert = (i64, String, Option<Vec<u8>>, Option<i32>);
+
+fn spki_of(cert_der: &[u8]) -> Result<Vec<u8>> {
+    Ok(openssl::x509::X509::from_der(cert_der)?
+        .public_key()?
+        .public_key_to_der()?)
+}
+
+impl Renewal<'_> {
+    /// Renew card `number`'s signing certificate with the holder's `pin`.
+    pub fn renew(&self, number: &str, pin: &str, now: DateTime<Utc>) -> Result<Renewed> {
+        let mut conn = self.db.get()?;
+        let card = revocation::card_by_number(&mut conn, number)?;
+        if card.status != card_status::ACTIVE {
+            return Err(Error::Conflict(format!(
+                "card {number} is {}; only an active card is renewed",
+                card.status
+            )));
+        }
+        let app: ApplicationRow = applications::table
+            .filter(applications::card_id.eq(card.id))
+            .filter(applications::kind.eq("renewal"))
+            .filter(applications::state.eq(app_state::VERIFIED))
+            .order(applications::id.desc())
+            .select(ApplicationRow::as_select())
+            .first(&mut *conn)
+            .optional()?
+            .ok_or_else(|| {
+                Error::Conflict(format!(
+                    "card {number} has no renewal application checked by the clerk"
+                ))
+            })?;
+        let signing: Vec<SigningCert> = certificates::table
+            .filter(certificates::card_id.eq(card.id))
+            .filter(certificates::profile.eq(Profile::Signing.as_str()))
+            .filter(certificates::state.eq("issued"))
+            .order(certificates::id.asc())
+            .select((
+                certificates::id,
+                certificates::serial,
+                certificates::cert_der,
+                certificates::revocation_reason,
+            ))
+            .load(&mut *conn)?;
+        // The certificate this renewal replaces is recorded when it first starts (the newest
+        // signing certificate then); anything newer on the card was issued by this renewal
+        // before a crash, and is finished rather than issued again.
+        let renews: Option<i64> = applications::table
+            .find(app.id)
+            .select(applications::renews_certificate_id)
+            .first(&mut *conn)?;
+        let renews = match renews {
+            Some(id) => Some(id),
+            None => match signing.last() {
+                Some((id, ..)) => {
+                    diesel::update(
+                        applications::table
+                            .find(app.id)
+                            .filter(applications::renews_certificate_id.is_null()),
+                    )
+                    .set(applications::renews_certificate_id.eq(id))
+                    .execute(&mut *conn)?;
+                    Some(*id)
+                }
+                None => None,
+            },
+        };
+        let old = signing.iter().find(|c| Some(c.0) == renews).cloned();
+        let pending: Vec<SigningCert> = signing
+            .into_iter()
+            .filter(|c| c.0 > renews.unwrap_or(0))
+            .collect();
+        let chip = card.chip_serial.clone().unwrap_or_default();
+        drop(conn);
+
+        let handle = self
+            .readers
+            .open_card(number, &chip, pin)?
+            .map_err(Error::Forbidden)?;
+        let applicant = crate::service::intake::applicant(self.key, &app)?;
+        let (new_serial, new_der) = match pending.into_iter().last() {
+            Some((_, serial, Some(der), _)) => (serial, der),
+            _ => {
+                handle.remove(Purpose::Signing)?;
+                let (spki, _) = handle.key_pair(Purpose::Signing, self.keygen)?;
+                let identity = Identity {
+                    name: applicant.name.clone(),
+                    name_kana: applicant.name_kana.clone(),
+                    birth_date: applicant.birth_date,
+                    sex: applicant.sex,
+                    address: applicant.address.clone(),
+                    postal_code: applicant.postal_code.clone(),
+                    municipality_code: app.municipality_code.clone(),
+                    name_substitute: String::new(),
+                    address_substitute: String::new(),
+                };
+                let req = IssueRequest {
+                    profile: Profile::Signing,
+                    ca: None,
+                    csr: CheckedCsr {
+                        spki_der: spki,
+                        common_name: None,
+                        dns_names: Vec::new(),
+                    },
+                    identity: Some(identity),
+                };
+                let mut db = self.db;
+                let issued = issuance::issue_for_cards(
+                    &mut db,
+                    self.ca,
+                    std::slice::from_ref(&req),
+                    &[Some(card.id)],
+                    &self.actor,
+                    self.prefix,
+                    now,
+                )?
+                .pop()
+                .ok_or_else(|| Error::Internal("no certificate issued".into()))?;
+                (issued.serial, issued.der)
+            }
+        };
+
+        // Write, then read back: the card's signing key must be the certificate's.
+        handle.write_certificate(Purpose::Signing, &new_der)?;
+        let expires_on = chrono::NaiveDate::parse_from_str(&card.expires_on, "%Y-%m-%d")
+            .map_err(|e| Error::Internal(format!("card expiry: {e}")))?;
+        let face = FaceData {
+            card_number: card.card_number.clone(),
+            name_kana: applicant.name_kana.clone(),
+            birth_date: applicant.birth_date,
+            sex: applicant.sex,
+            expires_on,
+        };
+        let face_json =
+            serde_json::to_vec(&face).map_err(|e| Error::Internal(format!("face data: {e}")))?;
+        handle.write_data(label::FACE, &face_json, true)?;
+        let back = handle.read_back()?;
+        if back.certificate(Purpose::Signing) != Some(new_der.as_slice())
+            || back.public_key(Purpose::Signing) != Some(spki_of(&new_der)?.as_slice())
+        {
+            return Err(Error::Crypto(format!(
+                "card {number}: the new signing certificate or key did not read back"
+            )));
+        }
+
+        let now_s = now.timestamp();
+        let mut conn = self.db.get()?;
+        conn.transaction(|c| {
+            let new_id: i64 = certificates::table
+                .filter(certificates::serial.eq(&new_serial))
+                .select(certificates::id)
+                .first(c)?;
+            let mut old_reason = None;
+            if let Some((old_id, old_serial, _, reason)) = &old {
+                link(c, *old_id, new_id, now_s)?;
+                // The transition table decides: superseded from good or held; a certificate
+                // already revoked for good keeps its reason.
+                let rule = revocation::rule(revocation::Action::Supersede)?;
+                old_reason = if rule
+                    .cert_from
+                    .contains(&revocation::CertStatus::of(*reason))
+                {
+                    let to = rule.reason.unwrap_or(Reason::Superseded);
+                    supersede(c, *old_id, old_serial, to, &self.actor, now_s)?;
+                    Some(to.as_str())
+                } else {
+                    reason
+                        .map(Reason::from_code)
+                        .transpose()?
+                        .map(Reason::as_str)
+                };
+            }
+            let n = diesel::update(
+                applications::table
+                    .find(app.id)
+                    .filter(applications::state.eq(app_state::VERIFIED)),
+            )
+            .set((
+                applications::state.eq(app_state::ISSUED),
+                applications::updated_at.eq(now_s),
+            ))
+            .execute(c)?;
+            if n != 1 {
+                return Err(Error::Conflict(format!(
+                    "application {} changed meanwhile",
+                    app.id
+                )));
+            }
+            audit::append(
+                c,
+                now_s,
+                &self.actor,
+                "card.renewed",
+                &format!("card:{number}"),
+                &format!(
+                    "application={} old={} new={new_serial}",
+                    app.id,
+                    old.as_ref().map_or("none", |o| o.1.as_str())
+                ),
+            )?;
+            Ok(Renewed {
+                card_number: number.to_string(),
+                application_id: app.id,
+                old_serial: old.as_ref().map(|o| o.1.clone()),
+                new_serial: new_serial.clone(),
+                old_reason,
+            })
+        })
+    }
+}
+
+/// Record old → new (once).
+fn link(conn: &mut DbConn, old_id: i64, new_id: i64, now_s: i64) -> Result<()> {
+    let exists: i64 = certificate_links::table
+        .filter(certificate_links::old_certificate_id.eq(old_id))
+        .count()
+        .get_result(conn)?;
+    if exists == 0 {
+        diesel::insert_into(certificate_links::table)
+            .values((
+                certificate_links::old_certificate_id.eq(old_id),
+                certificate_links::new_certificate_id.eq(new_id),
+                certificate_links::created_at.eq(now_s),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Revoke the replaced certificate as superseded (from good or from a hold).
+fn supersede(
+    conn: &mut DbConn,
+    id: i64,
+    serial: &str,
+    reason: Reason,
+    actor: &Actor,
+    now_s: i64,
+) -> Result<()> {
+    let seq = next_seq(conn)?;
+    let n = diesel::update(
+        certificates::table.find(id).filter(
+            certificates::revocation_reason
+                .is_null()
+                .or(certificates::revocation_reason.eq(Reason::CertificateHold.code())),
+        ),
+    )
+    .set((
+        certificates::revoked_at.eq(now_s),
+        certificates::revocation_reason.eq(reason.code()),
+        certificates::status_seq.eq(seq),
+    ))
+    .execute(conn)?;
+    if n == 1 {
+        audit::append(
+            conn,
+            now_s,
+            actor,
+            "certificate.revoke",
+            &format!("serial:{serial}"),
+            &format!("reason={} renewal", reason.as_str()),
+        )?;
+    }
+    Ok(())
+}
