@@ -76,13 +76,18 @@ fn asn1_time(secs: i64) -> String {
 fn populate(pool: &kofu::db::DbPool, n: u64, revoked_every: u64, now: i64) {
     let sql = format!(
         "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}) \
-         INSERT INTO certificates (serial, issuer, profile, state, not_before, not_after, \
-           created_at, issued_at, revoked_at, revocation_reason, status_seq) \
-         SELECT '01' || printf('%030X', i), 'signing', 'signing', 'issued', {nb}, {na}, {nb}, {nb}, \
+         INSERT INTO certificates (serial, issuer, profile, state, tbs_der, cert_der, not_before, \
+           not_after, created_at, issued_at, revoked_at, revocation_reason, status_seq) \
+         SELECT '01' || printf('%030X', i), 'signing', 'signing', 'issued', zeroblob({tbs}), \
+           zeroblob({cert}), {nb}, {na}, {nb}, {nb}, \
            CASE WHEN i % {revoked_every} = 0 THEN {now} - (i % 86400) END, \
            CASE WHEN i % {revoked_every} = 0 THEN (CASE i % 4 WHEN 0 THEN 1 WHEN 1 THEN 3 WHEN 2 THEN 4 ELSE 5 END) END, \
            CASE WHEN i % {revoked_every} = 0 THEN i END \
          FROM s",
+        // A signing certificate's TBS and DER are about this long: the rows are as wide
+        // as real ones, so a scan of the rows (not the index) would show.
+        tbs = 1_150,
+        cert = 1_430,
         nb = now - 86_400 * 30,
         na = now + 86_400 * 365 * 5,
     );
@@ -189,6 +194,9 @@ fn main() {
             );
         }
         "crl-publish" => {
+            tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .init();
             let cfg = config(dir);
             let pool = kofu::db::pool(&cfg.database_url(), 2).unwrap();
             let h = kofu::service::ca::load(
@@ -199,7 +207,7 @@ fn main() {
             .unwrap();
             let t = Instant::now();
             let p = kofu::service::crl::publish(
-                &mut pool.get().unwrap(),
+                &pool,
                 &h,
                 CaName::Signing,
                 None,

@@ -194,13 +194,8 @@ pub fn card_renew(cfg: &Config, number: &str) -> Result<()> {
 pub fn crl_publish(cfg: &Config, delta_only: bool) -> Result<()> {
     let pool = open(cfg)?;
     let h = ca_service::load(&mut *pool.get()?, cfg, CaConfig::load(&cfg.ca_config)?)?;
-    let published = crate::service::crl::publish_all(
-        &mut *pool.get()?,
-        &h,
-        delta_only,
-        &Actor::cli(),
-        SystemClock.now(),
-    )?;
+    let published =
+        crate::service::crl::publish_all(&pool, &h, delta_only, &Actor::cli(), SystemClock.now())?;
     for p in published {
         println!(
             "{}: CRL number {}, {} entries, {} bytes",
@@ -498,7 +493,7 @@ fn start_revocation_worker(cfg: &Config, state: &AppState) -> Result<()> {
                         )?;
                         crate::service::revocation::revoke_spoiled(&mut c, &actor, now)?;
                     }
-                    crate::service::crl::run_due(&mut c, &h, &mut pending, now)?;
+                    crate::service::crl::run_due(&pool, &h, &mut pending, now)?;
                     ocsp.poll(&mut c, now)?;
                     if tick % 60 == 0 {
                         ocsp.refresh(&mut c, now)?;

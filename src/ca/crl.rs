@@ -205,7 +205,9 @@ impl CrlWriter {
         lint_header(spec, &prefix, &suffix)?;
 
         let room = HEADER_ROOM + prefix.len();
-        let mut buf = Vec::with_capacity(room + expected.saturating_mul(40) + suffix.len() + 600);
+        // An entry with a 16-octet serial and a reason is 49 bytes; room for 20-octet serials
+        // means the buffer is never reallocated (a reallocation copies every entry).
+        let mut buf = Vec::with_capacity(room + expected.saturating_mul(54) + suffix.len() + 600);
         buf.resize(room, 0);
         Ok(CrlWriter {
             buf,
@@ -221,58 +223,14 @@ impl CrlWriter {
     /// Append one entry after checking it: a positive serial of at most 20 octets in minimal
     /// form, a revocation time not after thisUpdate, removeFromCRL only in delta CRLs.
     pub fn push(&mut self, serial: &[u8], revoked_at: i64, reason: Reason) -> Result<()> {
-        ensure(
-            !serial.is_empty() && serial.len() <= 20,
-            "crl_serial_at_most_20_octets",
-            "serial must have 1 to 20 octets",
+        encode_entry(
+            &mut self.buf,
+            serial,
+            revoked_at,
+            reason,
+            self.this_update,
+            self.delta,
         )?;
-        ensure(
-            serial[0] & 0x80 == 0 && !(serial.len() > 1 && serial[0] == 0 && serial[1] & 0x80 == 0),
-            "crl_serial_positive_minimal",
-            format!("serial {} is negative or not minimal", hex::encode(serial)),
-        )?;
-        ensure(
-            revoked_at <= self.this_update,
-            "crl_revocation_date_not_future",
-            format!(
-                "serial {} revoked after thisUpdate",
-                hex::encode_upper(serial)
-            ),
-        )?;
-        ensure(
-            reason != Reason::RemoveFromCrl || self.delta,
-            "crl_remove_from_crl_only_in_delta",
-            "removeFromCRL belongs in delta CRLs only",
-        )?;
-        let ext_len = if reason == Reason::Unspecified { 0 } else { 14 };
-        let time_len = if revoked_at >= 2_524_608_000 { 17 } else { 15 };
-        let body = 2 + serial.len() + time_len + ext_len;
-        let b = &mut self.buf;
-        b.push(0x30);
-        put_len(b, body);
-        b.push(0x02);
-        b.push(serial.len() as u8);
-        b.extend_from_slice(serial);
-        put_time(b, revoked_at)?;
-        if reason != Reason::Unspecified {
-            // Extensions ::= SEQUENCE { Extension { id-ce-cRLReasons, OCTET STRING { ENUMERATED } } }
-            b.extend_from_slice(&[
-                0x30,
-                0x0c,
-                0x30,
-                0x0a,
-                0x06,
-                0x03,
-                0x55,
-                0x1d,
-                0x15,
-                0x04,
-                0x03,
-                0x0a,
-                0x01,
-                reason.code() as u8,
-            ]);
-        }
         self.count += 1;
         Ok(())
     }
@@ -329,6 +287,75 @@ impl CrlWriter {
         buf.drain(..start);
         Ok(buf)
     }
+}
+
+/// Check and encode one revokedCertificates entry. The messages are built only on failure:
+/// this runs once per entry.
+fn encode_entry(
+    b: &mut Vec<u8>,
+    serial: &[u8],
+    revoked_at: i64,
+    reason: Reason,
+    this_update: i64,
+    delta: bool,
+) -> Result<()> {
+    ensure(
+        !serial.is_empty() && serial.len() <= 20,
+        "crl_serial_at_most_20_octets",
+        "serial must have 1 to 20 octets",
+    )?;
+    if serial[0] & 0x80 != 0 || (serial.len() > 1 && serial[0] == 0 && serial[1] & 0x80 == 0) {
+        return Err(fail(
+            "crl_serial_positive_minimal",
+            format!(
+                "serial {} is negative or not minimal",
+                hex::encode_upper(serial)
+            ),
+        ));
+    }
+    if revoked_at > this_update {
+        return Err(fail(
+            "crl_revocation_date_not_future",
+            format!(
+                "serial {} revoked after thisUpdate",
+                hex::encode_upper(serial)
+            ),
+        ));
+    }
+    ensure(
+        reason != Reason::RemoveFromCrl || delta,
+        "crl_remove_from_crl_only_in_delta",
+        "removeFromCRL belongs in delta CRLs only",
+    )?;
+    let ext_len = if reason == Reason::Unspecified { 0 } else { 14 };
+    let time_len = if revoked_at >= 2_524_608_000 { 17 } else { 15 };
+    let body = 2 + serial.len() + time_len + ext_len;
+    b.push(0x30);
+    put_len(b, body);
+    b.push(0x02);
+    b.push(serial.len() as u8);
+    b.extend_from_slice(serial);
+    put_time(b, revoked_at)?;
+    if reason != Reason::Unspecified {
+        // Extensions ::= SEQUENCE { Extension { id-ce-cRLReasons, OCTET STRING { ENUMERATED } } }
+        b.extend_from_slice(&[
+            0x30,
+            0x0c,
+            0x30,
+            0x0a,
+            0x06,
+            0x03,
+            0x55,
+            0x1d,
+            0x15,
+            0x04,
+            0x03,
+            0x0a,
+            0x01,
+            reason.code() as u8,
+        ]);
+    }
+    Ok(())
 }
 
 /// Lint the header and extensions, encoded as a TBSCertList without entries and read back

@@ -8,8 +8,8 @@ use crate::audit::{self, Actor};
 use crate::ca::Hierarchy;
 use crate::ca::crl::{CrlSpec, CrlWriter, Reason};
 use crate::ca::profile::CaName;
-use crate::db::DbConn;
 use crate::db::schema::{certificates, counters, crls};
+use crate::db::{DbConn, DbPool};
 use crate::error::{Error, Result};
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
@@ -115,11 +115,76 @@ fn status_counter(conn: &mut DbConn) -> Result<i64> {
         .first(conn)?)
 }
 
-/// Build, sign and store one CRL. The entries are read in one consistent snapshot and
-/// streamed into the encoder; the store is a separate short write (the CRL number's unique
-/// index settles a race between two publishers).
+/// Start a read that sees one consistent snapshot (SQLite: a read transaction in WAL mode
+/// already does; PostgreSQL: repeatable read).
+fn snapshot(c: &mut DbConn) -> Result<()> {
+    if let DbConn::Pg(pg) = c {
+        diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(pg)?;
+    }
+    Ok(())
+}
+
+/// Stream the entries of a CRL (full: revoked and not long expired; delta: changed since
+/// `base_covers`) in `range` into `sink`, inside the caller's snapshot transaction. Returns
+/// the status counter that snapshot saw.
+#[allow(clippy::too_many_arguments)]
+fn read_entries(
+    c: &mut DbConn,
+    ca: CaName,
+    shard: Option<u16>,
+    base_covers: Option<i64>,
+    cutoff: i64,
+    now_s: i64,
+    sink: &mut dyn FnMut(&[u8], i64, Reason) -> Result<()>,
+) -> Result<i64> {
+    let covers = status_counter(c)?;
+    let mut q = certificates::table
+        .filter(certificates::issuer.eq(ca.as_str()))
+        .into_boxed();
+    if let Some(s) = shard {
+        q = q.filter(certificates::crl_shard.eq(i32::from(s)));
+    }
+    q = match base_covers {
+        None => q
+            .filter(certificates::revoked_at.is_not_null())
+            .filter(certificates::not_after.ge(cutoff)),
+        Some(b) => q.filter(certificates::status_seq.gt(b)),
+    };
+    let rows = q
+        .select((
+            certificates::serial,
+            certificates::revoked_at,
+            certificates::revocation_reason,
+        ))
+        .load_iter::<(String, Option<i64>, Option<i32>), diesel::connection::DefaultLoadingMode>(
+            c,
+        )?;
+    let mut serial = [0u8; 20];
+    for row in rows {
+        let (hex_serial, revoked_at, reason) = row?;
+        let n = hex_serial.len() / 2;
+        if n == 0 || n > 20 {
+            return Err(Error::Internal(format!(
+                "stored serial {hex_serial} malformed"
+            )));
+        }
+        hex::decode_to_slice(&hex_serial, &mut serial[..n])
+            .map_err(|_| Error::Internal(format!("stored serial {hex_serial} not hex")))?;
+        match (revoked_at, reason) {
+            (Some(at), Some(code)) => sink(&serial[..n], at, Reason::from_code(code)?)?,
+            // A lifted hold (delta CRLs only, by the query).
+            _ => sink(&serial[..n], now_s, Reason::RemoveFromCrl)?,
+        }
+    }
+    Ok(covers)
+}
+
+/// Build, sign and store one CRL. The entries are read in one consistent snapshot (from a
+/// covering index: the certificate rows themselves are never read) and streamed into the
+/// encoder; the store is a separate short write (the CRL number's unique index settles a
+/// race between two publishers).
 pub fn publish(
-    conn: &mut DbConn,
+    pool: &DbPool,
     h: &Hierarchy,
     ca: CaName,
     shard: Option<u16>,
@@ -135,11 +200,11 @@ pub fn publish(
         Kind::Delta => cfg.delta_next_update_hours,
     };
     let next_update = this_update + Duration::hours(i64::from(hours));
-    let (der, number, base, covers, entries) = conn.transaction(|c| {
-        if let DbConn::Pg(pg) = c {
-            diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(pg)?;
-        }
-        let covers = status_counter(c)?;
+    let cutoff = now.timestamp() - i64::from(cfg.expired_retention_days) * 86_400;
+    let now_s = now.timestamp();
+    let started = std::time::Instant::now();
+    let mut conn = pool.get()?;
+    let (number, base, expected) = conn.transaction(|c| {
         let number: i64 = crls::table
             .filter(crls::issuer.eq(ca.as_str()))
             .filter(crls::shard.eq(shard_key(shard)))
@@ -156,75 +221,72 @@ pub fn publish(
                 ))
             })?),
         };
-        let spec = CrlSpec {
-            issuer: &loaded.view,
-            number: u64::try_from(number)?,
-            base_number: base.as_ref().map(|b| u64::try_from(b.number)).transpose()?,
-            this_update,
-            next_update,
-            scope_url: shard.map(|s| h.urls.crl_scope(ca, Some(s))),
-            freshest_url: (kind == Kind::Full).then(|| h.urls.delta_crl(ca, shard)),
-        };
-        let mut q = certificates::table
-            .filter(certificates::issuer.eq(ca.as_str()))
-            .into_boxed();
-        if let Some(s) = shard {
-            q = q.filter(certificates::crl_shard.eq(i32::from(s)));
-        }
-        let cutoff = now.timestamp() - i64::from(cfg.expired_retention_days) * 86_400;
-        q = match &base {
-            None => q
-                .filter(certificates::revoked_at.is_not_null())
-                .filter(certificates::not_after.ge(cutoff)),
-            Some(b) => q.filter(certificates::status_seq.gt(b.covers_seq)),
-        };
+        // Size the buffer from the last full CRL and what changed since (counting the
+        // entries first would read the whole index twice).
         let expected: i64 = match &base {
             None => {
-                let mut cq = certificates::table
+                let last = latest(c, ca, shard, Kind::Full)?;
+                let last_entries: i64 = match &last {
+                    Some(l) => crls::table.find(l.id).select(crls::entries).first(c)?,
+                    None => 0,
+                };
+                let changed: i64 = certificates::table
                     .filter(certificates::issuer.eq(ca.as_str()))
-                    .filter(certificates::revoked_at.is_not_null())
-                    .into_boxed();
-                if let Some(s) = shard {
-                    cq = cq.filter(certificates::crl_shard.eq(i32::from(s)));
-                }
-                cq.count().get_result(c)?
+                    .filter(certificates::status_seq.gt(last.map_or(0, |l| l.covers_seq)))
+                    .count()
+                    .get_result(c)?;
+                last_entries + changed
             }
             Some(_) => 0,
         };
-        let mut writer = CrlWriter::new(&spec, usize::try_from(expected)?)?;
-        let rows = q
-            .select((
-                certificates::serial,
-                certificates::revoked_at,
-                certificates::revocation_reason,
-                certificates::status_seq,
-            ))
-            .load_iter::<(String, Option<i64>, Option<i32>, Option<i64>), diesel::connection::DefaultLoadingMode>(c)?;
-        let mut serial = [0u8; 20];
-        for row in rows {
-            let (hex_serial, revoked_at, reason, seq) = row?;
-            if seq.is_some_and(|s| s > covers) {
-                // Changed after the snapshot's counter (PostgreSQL read-committed writers
-                // racing the count): the next delta carries it.
-                continue;
-            }
-            let n = hex_serial.len() / 2;
-            if n == 0 || n > 20 {
-                return Err(Error::Internal(format!("stored serial {hex_serial} malformed")));
-            }
-            hex::decode_to_slice(&hex_serial, &mut serial[..n])
-                .map_err(|_| Error::Internal(format!("stored serial {hex_serial} not hex")))?;
-            match (revoked_at, reason) {
-                (Some(at), Some(code)) => writer.push(&serial[..n], at, Reason::from_code(code)?)?,
-                // A lifted hold (delta CRLs only, by the query).
-                _ => writer.push(&serial[..n], now.timestamp(), Reason::RemoveFromCrl)?,
-            }
-        }
-        let entries = writer.count();
-        let der = writer.finish(loaded.signer.as_ref(), &loaded.public_key)?;
-        Ok::<_, Error>((der, number, base.map(|b| b.number), covers, entries))
+        Ok::<_, Error>((number, base, expected))
     })?;
+    let spec = CrlSpec {
+        issuer: &loaded.view,
+        number: u64::try_from(number)?,
+        base_number: base.as_ref().map(|b| u64::try_from(b.number)).transpose()?,
+        this_update,
+        next_update,
+        scope_url: shard.map(|s| h.urls.crl_scope(ca, Some(s))),
+        freshest_url: (kind == Kind::Full).then(|| h.urls.delta_crl(ca, shard)),
+    };
+    let base_covers = base.as_ref().map(|b| b.covers_seq);
+    let counted = started.elapsed();
+    let mut writer = CrlWriter::new(&spec, usize::try_from(expected)?)?;
+    // SQLite: a small page cache for this scan, which passes over every index page once (the
+    // connection's usual 64 MiB would fill with pages never read again), then back as it was.
+    let scan_pragmas = |c: &mut DbConn, on: bool| -> Result<()> {
+        if let DbConn::Sqlite(s) = c {
+            use diesel::connection::SimpleConnection;
+            s.batch_execute(&if on {
+                "PRAGMA cache_size = -2048;".to_string()
+            } else {
+                format!("PRAGMA cache_size = -{};", crate::db::SQLITE_CACHE_KIB)
+            })?;
+        }
+        Ok(())
+    };
+    scan_pragmas(&mut conn, true)?;
+    let covers = conn.transaction(|c| {
+        snapshot(c)?;
+        read_entries(
+            c,
+            ca,
+            shard,
+            base_covers,
+            cutoff,
+            now_s,
+            &mut |se, at, r| writer.push(se, at, r),
+        )
+    });
+    scan_pragmas(&mut conn, false)?;
+    let covers = covers?;
+    let scanned = started.elapsed();
+    let entries = writer.count();
+    let der = writer.finish(loaded.signer.as_ref(), &loaded.public_key)?;
+    let base = base.map(|b| b.number);
     let bytes = der.len();
+    let built = started.elapsed();
     conn.transaction(|c| {
         diesel::insert_into(crls::table)
             .values((
@@ -274,6 +336,19 @@ pub fn publish(
         )?;
         Ok::<_, Error>(())
     })?;
+    tracing::info!(
+        ca = ca.as_str(),
+        kind = kind.as_str(),
+        number,
+        entries,
+        bytes,
+        count_ms = counted.as_millis() as u64,
+        scan_ms = (scanned - counted).as_millis() as u64,
+        sign_ms = (built - scanned).as_millis() as u64,
+        build_ms = built.as_millis() as u64,
+        store_ms = (started.elapsed() - built).as_millis() as u64,
+        "CRL published"
+    );
     Ok(Published {
         ca,
         shard,
@@ -295,7 +370,7 @@ pub fn scopes(h: &Hierarchy) -> Vec<Option<u16>> {
 /// delta on it, or with `delta_only` just a delta CRL on the current full CRL (what changed
 /// since it, lifted holds as removeFromCRL).
 pub fn publish_all(
-    conn: &mut DbConn,
+    pool: &DbPool,
     h: &Hierarchy,
     delta_only: bool,
     actor: &Actor,
@@ -307,10 +382,10 @@ pub fn publish_all(
             continue;
         }
         for shard in scopes(h) {
-            if !delta_only || latest(conn, ca, shard, Kind::Full)?.is_none() {
-                out.push(publish(conn, h, ca, shard, Kind::Full, actor, now)?);
+            if !delta_only || latest(&mut *pool.get()?, ca, shard, Kind::Full)?.is_none() {
+                out.push(publish(pool, h, ca, shard, Kind::Full, actor, now)?);
             }
-            out.push(publish(conn, h, ca, shard, Kind::Delta, actor, now)?);
+            out.push(publish(pool, h, ca, shard, Kind::Delta, actor, now)?);
         }
     }
     Ok(out)
@@ -326,7 +401,7 @@ fn stale_soon(next_update: i64, this_update: i64, now: DateTime<Utc>) -> bool {
 
 /// One round of the schedule. Returns what it published.
 pub fn run_due(
-    conn: &mut DbConn,
+    pool: &DbPool,
     h: &Hierarchy,
     pending: &mut Pending,
     now: DateTime<Utc>,
@@ -339,17 +414,17 @@ pub fn run_due(
             continue;
         }
         for shard in scopes(h) {
-            let full = latest(conn, ca, shard, Kind::Full)?;
+            let full = latest(&mut *pool.get()?, ca, shard, Kind::Full)?;
             let full = match full {
                 Some(f) if !stale_soon(f.next_update, f.this_update, now) => f,
                 _ => {
-                    out.push(publish(conn, h, ca, shard, Kind::Full, &actor, now)?);
-                    out.push(publish(conn, h, ca, shard, Kind::Delta, &actor, now)?);
+                    out.push(publish(pool, h, ca, shard, Kind::Full, &actor, now)?);
+                    out.push(publish(pool, h, ca, shard, Kind::Delta, &actor, now)?);
                     pending.remove(&(ca, shard));
                     continue;
                 }
             };
-            let delta = latest(conn, ca, shard, Kind::Delta)?
+            let delta = latest(&mut *pool.get()?, ca, shard, Kind::Delta)?
                 .filter(|d| d.base_number == Some(full.number));
             let covered = delta.as_ref().map_or(full.covers_seq, |d| d.covers_seq);
             let mut q = certificates::table
@@ -362,7 +437,7 @@ pub fn run_due(
             let changed = !q
                 .select(certificates::id)
                 .limit(1)
-                .load::<i64>(conn)?
+                .load::<i64>(&mut *pool.get()?)?
                 .is_empty();
             let due = if changed {
                 let since = *pending.entry((ca, shard)).or_insert(now);
@@ -373,7 +448,7 @@ pub fn run_due(
                     .is_none_or(|d| stale_soon(d.next_update, d.this_update, now))
             };
             if due {
-                out.push(publish(conn, h, ca, shard, Kind::Delta, &actor, now)?);
+                out.push(publish(pool, h, ca, shard, Kind::Delta, &actor, now)?);
                 pending.remove(&(ca, shard));
             }
         }

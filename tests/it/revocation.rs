@@ -946,7 +946,7 @@ fn sharded_crls_point_each_certificate_at_its_shard() {
     )
     .unwrap();
     let published =
-        kofu::service::crl::publish_all(&mut env.conn(), &h, false, &Actor::new("t", "cli"), now())
+        kofu::service::crl::publish_all(&env.pool, &h, false, &Actor::new("t", "cli"), now())
             .unwrap();
     // Whole CRL and 4 shards, full and delta, for three CAs.
     assert_eq!(published.len(), 3 * 5 * 2);
