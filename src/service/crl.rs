@@ -125,7 +125,7 @@ fn snapshot(c: &mut DbConn) -> Result<()> {
 }
 
 /// Stream the entries of a CRL (full: revoked and not long expired; delta: changed since
-/// `base_covers`) in `range` into `sink`, inside the caller's snapshot transaction. Returns
+/// `base_covers`) into `writer`, inside the caller's snapshot transaction. Returns
 /// the status counter that snapshot saw.
 #[allow(clippy::too_many_arguments)]
 fn read_entries(
@@ -135,7 +135,7 @@ fn read_entries(
     base_covers: Option<i64>,
     cutoff: i64,
     now_s: i64,
-    sink: &mut dyn FnMut(&[u8], i64, Reason) -> Result<()>,
+    writer: &mut CrlWriter,
 ) -> Result<i64> {
     let covers = status_counter(c)?;
     let mut q = certificates::table
@@ -171,9 +171,9 @@ fn read_entries(
         hex::decode_to_slice(&hex_serial, &mut serial[..n])
             .map_err(|_| Error::Internal(format!("stored serial {hex_serial} not hex")))?;
         match (revoked_at, reason) {
-            (Some(at), Some(code)) => sink(&serial[..n], at, Reason::from_code(code)?)?,
+            (Some(at), Some(code)) => writer.push(&serial[..n], at, Reason::from_code(code)?)?,
             // A lifted hold (delta CRLs only, by the query).
-            _ => sink(&serial[..n], now_s, Reason::RemoveFromCrl)?,
+            _ => writer.push(&serial[..n], now_s, Reason::RemoveFromCrl)?,
         }
     }
     Ok(covers)
@@ -269,15 +269,7 @@ pub fn publish(
     scan_pragmas(&mut conn, true)?;
     let covers = conn.transaction(|c| {
         snapshot(c)?;
-        read_entries(
-            c,
-            ca,
-            shard,
-            base_covers,
-            cutoff,
-            now_s,
-            &mut |se, at, r| writer.push(se, at, r),
-        )
+        read_entries(c, ca, shard, base_covers, cutoff, now_s, &mut writer)
     });
     scan_pragmas(&mut conn, false)?;
     let covers = covers?;
