@@ -20,6 +20,8 @@ pub struct Metrics {
     pub certificates_issued: AtomicU64,
     /// Failed logins seen by this process.
     pub logins_failed: AtomicU64,
+    /// OCSP answers: from the pre-signed cache, signed for the request, error statuses.
+    pub ocsp: [AtomicU64; 3],
 }
 
 impl Metrics {
@@ -52,6 +54,14 @@ impl Metrics {
             "kofu_logins_failed_total {}\n",
             self.logins_failed.load(Ordering::Relaxed)
         ));
+        s.push_str("# HELP kofu_ocsp_responses_total OCSP responses by how they were answered.\n");
+        s.push_str("# TYPE kofu_ocsp_responses_total counter\n");
+        for (i, how) in ["cached", "signed", "error"].iter().enumerate() {
+            s.push_str(&format!(
+                "kofu_ocsp_responses_total{{answer=\"{how}\"}} {}\n",
+                self.ocsp[i].load(Ordering::Relaxed)
+            ));
+        }
         s
     }
 }

@@ -192,17 +192,21 @@ pub const ROUTES: &[RouteSpec] = &[
     ),
 ];
 
+/// Path prefixes whose routes are all [`Access::Revocation`].
+pub const REVOCATION_PREFIXES: &[&str] = &["/ocsp/", "/crl/"];
+
 /// Paths a user with a one-time password may still use (to change it).
 const ALLOWED_BEFORE_PASSWORD_CHANGE: &[&str] = &["/password", "/logout", "/api/v1/me"];
 
 /// Register every handler.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(public::healthz))
+    // OCSP first: actix tries the patterns in order, and OCSP is most of the traffic.
+    cfg.route("/ocsp/{ca}", web::post().to(public::ocsp_post))
+        .route("/ocsp/{ca}/{request:.*}", web::get().to(public::ocsp_get))
+        .route("/crl/{file}", web::get().to(public::crl))
+        .route("/healthz", web::get().to(public::healthz))
         .route("/metrics", web::get().to(public::metrics))
         .route("/ca/{file}", web::get().to(public::ca_certificate))
-        .route("/crl/{file}", web::get().to(public::crl))
-        .route("/ocsp/{ca}", web::post().to(public::ocsp_post))
-        .route("/ocsp/{ca}/{request:.*}", web::get().to(public::ocsp_get))
         .route("/callcenter", web::get().to(views::cards::callcenter))
         .route(
             "/callcenter/loss-report",
@@ -364,6 +368,19 @@ pub async fn authorize(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    // OCSP and CRLs are asked for far more often than anything else, and every route under
+    // these prefixes has the same rule (a test holds the table to it): decide without
+    // matching the request against every pattern again.
+    if REVOCATION_PREFIXES.iter().any(|p| req.path().starts_with(p))
+        && req
+            .app_data::<web::Data<AppState>>()
+            .and_then(|s| s.ca.as_ref())
+            .is_some_and(|h| {
+                h.config.revocation_access == crate::ca::config::RevocationAccess::Public
+            })
+    {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
     let Some(pattern) = req.match_pattern() else {
         // Nothing matched: actix answers 404.
         return Ok(next.call(req).await?.map_into_boxed_body());
@@ -476,4 +493,23 @@ pub async fn count(
         m.count_status(resp.status().as_u16());
     }
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revocation_prefixes_hold_only_revocation_routes() {
+        for r in ROUTES {
+            let under = REVOCATION_PREFIXES.iter().any(|p| r.path.starts_with(p));
+            assert_eq!(
+                under,
+                r.access == Access::Revocation,
+                "{} {}: the fast path in `authorize` relies on this",
+                r.method,
+                r.path
+            );
+        }
+    }
 }

@@ -101,10 +101,10 @@ pub async fn crl(
         .body(served.der.clone()))
 }
 
-fn ocsp_reply(der: std::sync::Arc<Vec<u8>>) -> HttpResponse {
+fn ocsp_reply(der: bytes::Bytes) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/ocsp-response")
-        .body(der.as_ref().clone())
+        .body(der)
 }
 
 async fn ocsp_answer(state: &AppState, ca: &str, body: Vec<u8>) -> Result<HttpResponse> {
@@ -116,19 +116,32 @@ async fn ocsp_answer(state: &AppState, ca: &str, body: Vec<u8>) -> Result<HttpRe
     if CaName::parse(ca).is_err() {
         return Err(Error::NotFound(format!("no OCSP responder for {ca:?}")));
     }
+    use crate::service::ocsp::Answered;
     let now = state.clock.now();
+    let count = |how: Answered| {
+        let i = match how {
+            Answered::Cached => 0,
+            Answered::Signed => 1,
+            Answered::Error => 2,
+        };
+        state.metrics.ocsp[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    };
     if let Some(hit) = ocsp.cached(&body, now) {
+        count(Answered::Cached);
         return Ok(ocsp_reply(hit));
     }
-    let answered = state
+    let (der, how) = state
         .with_conn(move |c| ocsp.answer(c, &body, now))
         .await
-        .map(|(der, _)| der)
         .unwrap_or_else(|e| {
             tracing::warn!(error = %e, "OCSP answer failed");
-            std::sync::Arc::new(error_response(ErrorStatus::InternalError))
+            (
+                bytes::Bytes::from(error_response(ErrorStatus::InternalError)),
+                Answered::Error,
+            )
         });
-    Ok(ocsp_reply(answered))
+    count(how);
+    Ok(ocsp_reply(der))
 }
 
 /// `POST /ocsp/{ca}`: RFC 6960 over POST (`application/ocsp-request`).

@@ -453,8 +453,8 @@ pub fn run_due(
 pub struct ServedCrl {
     /// Row id (the cache is refreshed when a newer row exists).
     pub id: i64,
-    /// DER.
-    pub der: Vec<u8>,
+    /// DER (shared: every response sends the same bytes without copying them).
+    pub der: bytes::Bytes,
     /// ETag value (quoted).
     pub etag: String,
     /// thisUpdate, for Last-Modified.
@@ -511,7 +511,7 @@ pub fn served(
     let etag = format!("\"{}\"", hex::encode(&openssl::sha::sha256(&der)[..12]));
     let served = std::sync::Arc::new(ServedCrl {
         id: newest.id,
-        der,
+        der: bytes::Bytes::from(der),
         etag,
         this_update: newest.this_update,
         next_update: newest.next_update,

@@ -25,6 +25,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
+use bytes::Bytes;
 use std::sync::{Arc, RwLock};
 
 /// The CAs an OCSP responder answers for.
@@ -44,7 +45,7 @@ struct CaResponder {
 }
 
 struct Cached {
-    der: Arc<Vec<u8>>,
+    der: Bytes,
     produced_at: i64,
     serial: Vec<u8>,
     ca: CaName,
@@ -228,14 +229,14 @@ impl OcspService {
     }
 
     /// Answer from the cache without touching the database, when possible.
-    pub fn cached(&self, body: &[u8], now: DateTime<Utc>) -> Option<Arc<Vec<u8>>> {
+    pub fn cached(&self, body: &[u8], now: DateTime<Utc>) -> Option<Bytes> {
         let req = ocsp::parse_request(body).ok()?;
         if req.nonce.is_some() || req.ids.len() != 1 {
             return None;
         }
         let cache = self.cache.read().ok()?;
         let hit = cache.get(&req.ids[0].raw)?;
-        (now.timestamp() - hit.produced_at < self.refresh_s).then(|| Arc::clone(&hit.der))
+        (now.timestamp() - hit.produced_at < self.refresh_s).then(|| hit.der.clone())
     }
 
     /// Answer a request (DER body), reading statuses from the database.
@@ -244,12 +245,12 @@ impl OcspService {
         conn: &mut DbConn,
         body: &[u8],
         now: DateTime<Utc>,
-    ) -> Result<(Arc<Vec<u8>>, Answered)> {
+    ) -> Result<(Bytes, Answered)> {
         let req = match ocsp::parse_request(body) {
             Ok(r) => r,
             Err(_) => {
                 return Ok((
-                    Arc::new(error_response(ErrorStatus::MalformedRequest)),
+                    Bytes::from(error_response(ErrorStatus::MalformedRequest)),
                     Answered::Error,
                 ));
             }
@@ -259,7 +260,7 @@ impl OcspService {
         }
         let Some(responder) = self.responder_for(&req.ids)? else {
             return Ok((
-                Arc::new(error_response(ErrorStatus::Unauthorized)),
+                Bytes::from(error_response(ErrorStatus::Unauthorized)),
                 Answered::Error,
             ));
         };
@@ -279,7 +280,7 @@ impl OcspService {
                 next_update: now_s + self.validity_s,
             })
             .collect();
-        let der = Arc::new(ocsp::response(
+        let der = Bytes::from(ocsp::response(
             &responder.key,
             now_s,
             &answers,
@@ -289,7 +290,7 @@ impl OcspService {
             self.cache.write().map_err(lock_err)?.insert(
                 req.ids[0].raw.clone(),
                 Cached {
-                    der: Arc::clone(&der),
+                    der: der.clone(),
                     produced_at: now_s,
                     serial: req.ids[0].serial.clone(),
                     ca: responder.ca,
@@ -333,7 +334,7 @@ impl OcspService {
             self.cache.write().map_err(lock_err)?.insert(
                 raw,
                 Cached {
-                    der: Arc::new(der),
+                    der: Bytes::from(der),
                     produced_at: now_s,
                     serial,
                     ca,
