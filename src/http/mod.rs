@@ -371,7 +371,9 @@ pub async fn authorize(
     // OCSP and CRLs are asked for far more often than anything else, and every route under
     // these prefixes has the same rule (a test holds the table to it): decide without
     // matching the request against every pattern again.
-    if REVOCATION_PREFIXES.iter().any(|p| req.path().starts_with(p))
+    if REVOCATION_PREFIXES
+        .iter()
+        .any(|p| req.path().starts_with(p))
         && req
             .app_data::<web::Data<AppState>>()
             .and_then(|s| s.ca.as_ref())

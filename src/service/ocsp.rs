@@ -21,11 +21,11 @@ use crate::db::DbConn;
 use crate::db::schema::certificates;
 use crate::error::{Error, Result};
 use crate::service::issuance::{self, IssueRequest};
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
-use bytes::Bytes;
 use std::sync::{Arc, RwLock};
 
 /// The CAs an OCSP responder answers for.
