@@ -23,7 +23,7 @@ use crate::db::{DbConn, DbPool};
 use crate::error::{Error, Result};
 use crate::pii::DataKey;
 use crate::service::issuance::{self, IssueRequest};
-use crate::service::revocation::{self, card_status, next_seq};
+use crate::service::revocation::{self, card_status};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
@@ -300,21 +300,7 @@ fn supersede(
     actor: &Actor,
     now_s: i64,
 ) -> Result<()> {
-    let seq = next_seq(conn)?;
-    let n = diesel::update(
-        certificates::table.find(id).filter(
-            certificates::revocation_reason
-                .is_null()
-                .or(certificates::revocation_reason.eq(Reason::CertificateHold.code())),
-        ),
-    )
-    .set((
-        certificates::revoked_at.eq(now_s),
-        certificates::revocation_reason.eq(reason.code()),
-        certificates::status_seq.eq(seq),
-    ))
-    .execute(conn)?;
-    if n == 1 {
+    if revocation::set_status(conn, id, Some(reason), now_s)? {
         audit::append(
             conn,
             now_s,

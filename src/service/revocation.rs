@@ -310,6 +310,41 @@ pub fn next_seq(conn: &mut DbConn) -> Result<i64> {
     )
 }
 
+/// Change one certificate's status, conditionally on its current one: `Some(reason)` revokes
+/// a good or held certificate (from a hold it keeps the time of the hold), `None` lifts a
+/// hold. Takes the next `status_seq`. Returns whether the certificate changed.
+pub fn set_status(conn: &mut DbConn, id: i64, reason: Option<Reason>, now_s: i64) -> Result<bool> {
+    let seq = next_seq(conn)?;
+    let hold = Reason::CertificateHold.code();
+    let this = || certificates::table.filter(certificates::id.eq(id));
+    let n = match reason {
+        None => diesel::update(this().filter(certificates::revocation_reason.eq(hold)))
+            .set((
+                certificates::revoked_at.eq(None::<i64>),
+                certificates::revocation_reason.eq(None::<i32>),
+                certificates::status_seq.eq(seq),
+            ))
+            .execute(conn)?,
+        Some(reason) => {
+            let from_hold = diesel::update(this().filter(certificates::revocation_reason.eq(hold)))
+                .set((
+                    certificates::revocation_reason.eq(reason.code()),
+                    certificates::status_seq.eq(seq),
+                ))
+                .execute(conn)?;
+            from_hold
+                + diesel::update(this().filter(certificates::revocation_reason.is_null()))
+                    .set((
+                        certificates::revoked_at.eq(now_s),
+                        certificates::revocation_reason.eq(reason.code()),
+                        certificates::status_seq.eq(seq),
+                    ))
+                    .execute(conn)?
+        }
+    };
+    Ok(n == 1)
+}
+
 /// The certificates written to a card (issued rows only).
 pub fn card_certificates(
     conn: &mut DbConn,
@@ -396,36 +431,7 @@ pub fn apply(
         if !r.cert_from.contains(&status) {
             continue;
         }
-        let seq = next_seq(conn)?;
-        // Conditional on the status read above.
-        let n =
-            match r.reason {
-                None => diesel::update(
-                    certificates::table
-                        .filter(certificates::id.eq(cert.id))
-                        .filter(certificates::revocation_reason.eq(Reason::CertificateHold.code())),
-                )
-                .set((
-                    certificates::revoked_at.eq(None::<i64>),
-                    certificates::revocation_reason.eq(None::<i32>),
-                    certificates::status_seq.eq(seq),
-                ))
-                .execute(conn)?,
-                // From a hold, the revocation keeps the time the card was suspended.
-                Some(reason) => diesel::update(
-                    certificates::table
-                        .filter(certificates::id.eq(cert.id))
-                        .filter(certificates::revocation_reason.is_null().or(
-                            certificates::revocation_reason.eq(Reason::CertificateHold.code()),
-                        )),
-                )
-                .set((
-                    certificates::revoked_at.eq(cert.revoked_at.unwrap_or(now_s)),
-                    certificates::revocation_reason.eq(reason.code()),
-                    certificates::status_seq.eq(seq),
-                ))
-                .execute(conn)?,
-            };
+        let n = usize::from(set_status(conn, cert.id, r.reason, now.timestamp())?);
         if n != 1 {
             return Err(Error::Conflict(format!(
                 "certificate {} changed meanwhile; try again",
@@ -848,14 +854,7 @@ pub fn revoke_spoiled_card(
         .select((certificates::id, certificates::serial))
         .load(conn)?;
     for (id, serial) in &live {
-        let seq = next_seq(conn)?;
-        diesel::update(certificates::table.filter(certificates::id.eq(id)))
-            .set((
-                certificates::revoked_at.eq(now_s),
-                certificates::revocation_reason.eq(Reason::Unspecified.code()),
-                certificates::status_seq.eq(seq),
-            ))
-            .execute(conn)?;
+        set_status(conn, *id, Some(Reason::Unspecified), now_s)?;
         audit::append(
             conn,
             now_s,

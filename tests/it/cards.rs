@@ -20,7 +20,8 @@ pub fn blank_cards(dir: &Path) -> PathBuf {
     crate::pkcs11::softhsm_conf(dir, "cards")
 }
 
-fn staff(env: &Env, name: &str) -> StaffUser {
+/// An office member (a StaffUser as the web layer would pass it).
+pub fn staff(env: &Env, name: &str) -> StaffUser {
     let (u, _) = kofu::service::users::add(
         &mut env.conn(),
         name,
@@ -864,43 +865,12 @@ fn a_batch_started_over_http_runs_to_completion() {
     let conf = blank_cards(env.dir.path());
     let batch = ordered_batch(&env, 3);
     let operator = ready_user(&env, "operator-w", Role::Operator, None);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _server = Kill(
-        env.command()
-            .env("SOFTHSM2_CONF", &conf)
-            .env("KOFU_CARD_MODULE", softhsm_module())
-            .env("KOFU_LISTEN", format!("127.0.0.1:{port}"))
-            .env("KOFU_DEMO_DATA", "0")
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{port}");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let mut cmd = env.command();
+    cmd.env("SOFTHSM2_CONF", &conf)
+        .env("KOFU_CARD_MODULE", softhsm_module());
+    let server = Server::start(cmd);
+    let (base, agent) = (&server.base, &server.agent);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while agent.get(&format!("{base}/healthz")).call().is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "kofu serve did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
     let auth = format!("Bearer {operator}");
     let resp = agent
         .post(&format!("{base}/api/v1/batches/{batch}/run"))

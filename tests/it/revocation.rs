@@ -11,7 +11,6 @@ use kofu::ca::Hierarchy;
 use kofu::ca::config::CaConfig;
 use kofu::db::models::card::CardRow;
 use kofu::db::schema::{applications, cards, certificates};
-use kofu::service::auth::StaffUser;
 use kofu::service::delivery::{self, Event};
 use kofu::service::revocation::{self, Action, By};
 use kofu::service::users::Role;
@@ -49,26 +48,6 @@ fn init(env: &Env, conf: &Path) -> Hierarchy {
     kofu::service::ca::load(&mut env.conn(), &cfg, ca_cfg).unwrap()
 }
 
-fn office(env: &Env) -> StaffUser {
-    let (u, _) = kofu::service::users::add(
-        &mut env.conn(),
-        "deliverer",
-        Role::Office,
-        None,
-        &Actor::new("t", "cli"),
-        now(),
-    )
-    .unwrap();
-    StaffUser {
-        id: u.id,
-        username: u.username,
-        role: Role::Office,
-        municipality_code: None,
-        csrf: None,
-        must_change_password: false,
-    }
-}
-
 /// Five written cards (the fifth holder is 12: authentication certificate only), delivered:
 /// 0 and 3 handed over at the counter, 1 and 2 delivered by mail, 4 shipped. Also returns
 /// each card's PIN, read before the PIN mailers go (the holders know them; kofu forgets).
@@ -89,7 +68,7 @@ fn written_cards(env: &Env, conf: &Path) -> (Vec<CardRow>, Vec<String>) {
         .select(CardRow::as_select())
         .load(&mut *env.conn())
         .unwrap();
-    let user = office(env);
+    let user = crate::cards::staff(env, "deliverer");
     let key = data_key();
     let pins: Vec<String> = rows
         .iter()
@@ -154,53 +133,13 @@ fn ca_pem(env: &Env, h: &Hierarchy, ca: kofu::ca::profile::CaName) -> PathBuf {
     path
 }
 
-struct Server {
-    child: std::process::Child,
-    base: String,
-    agent: ureq::Agent,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(env: &Env, conf: &Path) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = env
-        .command()
-        .env("KOFU_CA_CONFIG", conf)
-        .env("KOFU_LISTEN", format!("127.0.0.1:{port}"))
-        .env("KOFU_PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"))
-        .env("KOFU_DEMO_DATA", "0")
+    let mut cmd = env.command();
+    cmd.env("KOFU_CA_CONFIG", conf)
         .env("SOFTHSM2_CONF", blank_cards(env.dir.path()))
         .env("KOFU_CARD_MODULE", crate::pkcs11::softhsm_module())
-        .env("KOFU_CARD_KEYGEN", "software")
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while agent.get(&format!("{base}/healthz")).call().is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "kofu serve did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    Server { child, base, agent }
+        .env("KOFU_CARD_KEYGEN", "software");
+    Server::start(cmd)
 }
 
 impl Server {

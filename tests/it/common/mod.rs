@@ -313,3 +313,52 @@ pub fn ready_user(
         .unwrap()
         .1
 }
+
+/// `kofu serve` in a child process on a free loopback port, killed when dropped.
+pub struct Server {
+    pub child: std::process::Child,
+    pub base: String,
+    pub agent: ureq::Agent,
+}
+
+impl Server {
+    /// Start `cmd` (an `Env::command()` with whatever else the test needs) as `kofu serve`
+    /// and wait until /healthz answers.
+    pub fn start(mut cmd: Command) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = cmd
+            .env("KOFU_LISTEN", format!("127.0.0.1:{port}"))
+            .env("KOFU_PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"))
+            .env("KOFU_DEMO_DATA", "0")
+            .arg("serve")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while agent.get(&format!("{base}/healthz")).call().is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "kofu serve did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Server { child, base, agent }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
