@@ -206,8 +206,12 @@ fn main() {
             )
             .unwrap();
             let t = Instant::now();
+            let db = kofu::db::Db {
+                read: pool.clone(),
+                write: pool.clone(),
+            };
             let p = kofu::service::crl::publish(
-                &pool,
+                &db,
                 &h,
                 CaName::Signing,
                 None,

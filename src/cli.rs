@@ -192,10 +192,10 @@ pub fn card_renew(cfg: &Config, number: &str) -> Result<()> {
 
 /// `kofu crl publish`: a full and a delta CRL for every issuing CA (and shard) now.
 pub fn crl_publish(cfg: &Config, delta_only: bool) -> Result<()> {
-    let pool = open(cfg)?;
-    let h = ca_service::load(&mut *pool.get()?, cfg, CaConfig::load(&cfg.ca_config)?)?;
+    let db = crate::db::Db::open(&cfg.database_url(), cfg.pool_size)?;
+    let h = ca_service::load(&mut *db.read.get()?, cfg, CaConfig::load(&cfg.ca_config)?)?;
     let published =
-        crate::service::crl::publish_all(&pool, &h, delta_only, &Actor::cli(), SystemClock.now())?;
+        crate::service::crl::publish_all(&db, &h, delta_only, &Actor::cli(), SystemClock.now())?;
     for p in published {
         println!(
             "{}: CRL number {}, {} entries, {} bytes",
@@ -468,8 +468,8 @@ fn start_mail_worker(cfg: &Config, state: &AppState) -> Result<()> {
 /// acted on; every minute cached OCSP responses are refreshed; every hour responder
 /// certificates are renewed when close to expiry.
 fn start_revocation_worker(cfg: &Config, state: &AppState) -> Result<()> {
-    let (pool, h, ocsp, cfg, key) = (
-        state.db.write.clone(),
+    let (db, h, ocsp, cfg, key) = (
+        state.db.clone(),
         state.hierarchy()?,
         state
             .ocsp
@@ -485,21 +485,30 @@ fn start_revocation_worker(cfg: &Config, state: &AppState) -> Result<()> {
             let actor = crate::audit::Actor::system();
             for tick in 0u64.. {
                 let now = SystemClock.now();
+                // Each step takes a connection only for itself: on SQLite the write pool
+                // has one, which the batch runner and the web handlers need too. Reading
+                // and re-signing OCSP responses use read connections.
                 let mut round = || -> Result<()> {
-                    let mut c = pool.get()?;
                     if tick % 10 == 0 {
                         crate::service::revocation::process_registry_events(
-                            &mut c, &key, &actor, now,
+                            &mut *db.write.get()?,
+                            &key,
+                            &actor,
+                            now,
                         )?;
-                        crate::service::revocation::revoke_spoiled(&mut c, &actor, now)?;
+                        crate::service::revocation::revoke_spoiled(
+                            &mut *db.write.get()?,
+                            &actor,
+                            now,
+                        )?;
                     }
-                    crate::service::crl::run_due(&pool, &h, &mut pending, now)?;
-                    ocsp.poll(&mut c, now)?;
+                    crate::service::crl::run_due(&db, &h, &mut pending, now)?;
+                    ocsp.poll(&mut *db.read.get()?, now)?;
                     if tick % 60 == 0 {
-                        ocsp.refresh(&mut c, now)?;
+                        ocsp.refresh(&mut *db.read.get()?, now)?;
                     }
                     if tick % 3600 == 3599 {
-                        ocsp.renew_responders(&mut c, &cfg, &h, now)?;
+                        ocsp.renew_responders(&mut *db.write.get()?, &cfg, &h, now)?;
                     }
                     Ok(())
                 };

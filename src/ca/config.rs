@@ -84,6 +84,9 @@ pub struct OcspConfig {
     pub validity_hours: u32,
     /// Cached responses older than this are signed again before they are served.
     pub refresh_hours: u32,
+    /// At most this many pre-signed responses are kept (about 1.6 KB each); beyond it,
+    /// answers are signed per request.
+    pub cache_entries: usize,
 }
 
 impl Default for OcspConfig {
@@ -91,6 +94,7 @@ impl Default for OcspConfig {
         OcspConfig {
             validity_hours: 24,
             refresh_hours: 8,
+            cache_entries: 500_000,
         }
     }
 }

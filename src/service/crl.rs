@@ -9,7 +9,7 @@ use crate::ca::Hierarchy;
 use crate::ca::crl::{CrlSpec, CrlWriter, Reason};
 use crate::ca::profile::CaName;
 use crate::db::schema::{certificates, counters, crls};
-use crate::db::{DbConn, DbPool};
+use crate::db::{Db, DbConn};
 use crate::error::{Error, Result};
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
@@ -184,7 +184,7 @@ fn read_entries(
 /// encoder; the store is a separate short write (the CRL number's unique index settles a
 /// race between two publishers).
 pub fn publish(
-    pool: &DbPool,
+    db: &Db,
     h: &Hierarchy,
     ca: CaName,
     shard: Option<u16>,
@@ -203,7 +203,9 @@ pub fn publish(
     let cutoff = now.timestamp() - i64::from(cfg.expired_retention_days) * 86_400;
     let now_s = now.timestamp();
     let started = std::time::Instant::now();
-    let mut conn = pool.get()?;
+    // Read on a read connection (a large CRL takes a while; writers go on meanwhile), store
+    // on the write connection.
+    let mut conn = db.read.get()?;
     let (number, base, expected) = conn.transaction(|c| {
         let number: i64 = crls::table
             .filter(crls::issuer.eq(ca.as_str()))
@@ -279,7 +281,8 @@ pub fn publish(
     let base = base.map(|b| b.number);
     let bytes = der.len();
     let built = started.elapsed();
-    conn.transaction(|c| {
+    drop(conn);
+    db.write.get()?.transaction(|c| {
         diesel::insert_into(crls::table)
             .values((
                 crls::issuer.eq(ca.as_str()),
@@ -362,7 +365,7 @@ pub fn scopes(h: &Hierarchy) -> Vec<Option<u16>> {
 /// delta on it, or with `delta_only` just a delta CRL on the current full CRL (what changed
 /// since it, lifted holds as removeFromCRL).
 pub fn publish_all(
-    pool: &DbPool,
+    db: &Db,
     h: &Hierarchy,
     delta_only: bool,
     actor: &Actor,
@@ -374,10 +377,10 @@ pub fn publish_all(
             continue;
         }
         for shard in scopes(h) {
-            if !delta_only || latest(&mut *pool.get()?, ca, shard, Kind::Full)?.is_none() {
-                out.push(publish(pool, h, ca, shard, Kind::Full, actor, now)?);
+            if !delta_only || latest(&mut *db.read.get()?, ca, shard, Kind::Full)?.is_none() {
+                out.push(publish(db, h, ca, shard, Kind::Full, actor, now)?);
             }
-            out.push(publish(pool, h, ca, shard, Kind::Delta, actor, now)?);
+            out.push(publish(db, h, ca, shard, Kind::Delta, actor, now)?);
         }
     }
     Ok(out)
@@ -393,7 +396,7 @@ fn stale_soon(next_update: i64, this_update: i64, now: DateTime<Utc>) -> bool {
 
 /// One round of the schedule. Returns what it published.
 pub fn run_due(
-    pool: &DbPool,
+    db: &Db,
     h: &Hierarchy,
     pending: &mut Pending,
     now: DateTime<Utc>,
@@ -406,17 +409,17 @@ pub fn run_due(
             continue;
         }
         for shard in scopes(h) {
-            let full = latest(&mut *pool.get()?, ca, shard, Kind::Full)?;
+            let full = latest(&mut *db.read.get()?, ca, shard, Kind::Full)?;
             let full = match full {
                 Some(f) if !stale_soon(f.next_update, f.this_update, now) => f,
                 _ => {
-                    out.push(publish(pool, h, ca, shard, Kind::Full, &actor, now)?);
-                    out.push(publish(pool, h, ca, shard, Kind::Delta, &actor, now)?);
+                    out.push(publish(db, h, ca, shard, Kind::Full, &actor, now)?);
+                    out.push(publish(db, h, ca, shard, Kind::Delta, &actor, now)?);
                     pending.remove(&(ca, shard));
                     continue;
                 }
             };
-            let delta = latest(&mut *pool.get()?, ca, shard, Kind::Delta)?
+            let delta = latest(&mut *db.read.get()?, ca, shard, Kind::Delta)?
                 .filter(|d| d.base_number == Some(full.number));
             let covered = delta.as_ref().map_or(full.covers_seq, |d| d.covers_seq);
             let mut q = certificates::table
@@ -429,7 +432,7 @@ pub fn run_due(
             let changed = !q
                 .select(certificates::id)
                 .limit(1)
-                .load::<i64>(&mut *pool.get()?)?
+                .load::<i64>(&mut *db.read.get()?)?
                 .is_empty();
             let due = if changed {
                 let since = *pending.entry((ca, shard)).or_insert(now);
@@ -440,7 +443,7 @@ pub fn run_due(
                     .is_none_or(|d| stale_soon(d.next_update, d.this_update, now))
             };
             if due {
-                out.push(publish(pool, h, ca, shard, Kind::Delta, &actor, now)?);
+                out.push(publish(db, h, ca, shard, Kind::Delta, &actor, now)?);
                 pending.remove(&(ca, shard));
             }
         }

@@ -58,6 +58,7 @@ pub struct OcspService {
     seen_seq: AtomicI64,
     validity_s: i64,
     refresh_s: i64,
+    cache_entries: usize,
 }
 
 /// How a request was answered (metrics, benchmarks).
@@ -183,6 +184,7 @@ impl OcspService {
             seen_seq: AtomicI64::new(seq),
             validity_s: i64::from(h.config.ocsp.validity_hours) * 3600,
             refresh_s: i64::from(h.config.ocsp.refresh_hours) * 3600,
+            cache_entries: h.config.ocsp.cache_entries,
         })
     }
 
@@ -287,15 +289,19 @@ impl OcspService {
             req.nonce.as_deref(),
         )?);
         if req.nonce.is_none() && req.ids.len() == 1 {
-            self.cache.write().map_err(lock_err)?.insert(
-                req.ids[0].raw.clone(),
-                Cached {
-                    der: der.clone(),
-                    produced_at: now_s,
-                    serial: req.ids[0].serial.clone(),
-                    ca: responder.ca,
-                },
-            );
+            let mut cache = self.cache.write().map_err(lock_err)?;
+            // A response already cached is replaced; a new one only while there is room.
+            if cache.len() < self.cache_entries || cache.contains_key(&req.ids[0].raw) {
+                cache.insert(
+                    req.ids[0].raw.clone(),
+                    Cached {
+                        der: der.clone(),
+                        produced_at: now_s,
+                        serial: req.ids[0].serial.clone(),
+                        ca: responder.ca,
+                    },
+                );
+            }
         }
         Ok((der, Answered::Signed))
     }

@@ -884,9 +884,17 @@ fn sharded_crls_point_each_certificate_at_its_shard() {
         now(),
     )
     .unwrap();
-    let published =
-        kofu::service::crl::publish_all(&env.pool, &h, false, &Actor::new("t", "cli"), now())
-            .unwrap();
+    let published = kofu::service::crl::publish_all(
+        &kofu::db::Db {
+            read: env.pool.clone(),
+            write: env.pool.clone(),
+        },
+        &h,
+        false,
+        &Actor::new("t", "cli"),
+        now(),
+    )
+    .unwrap();
     // Whole CRL and 4 shards, full and delta, for three CAs.
     assert_eq!(published.len(), 3 * 5 * 2);
     let (_, auth_pem) = card_pems(&env, &cards[1]);
@@ -948,4 +956,94 @@ fn sharded_crls_point_each_certificate_at_its_shard() {
             }
         }
     }
+}
+
+/// The call centre's and the office's screens: the loss report form (CSRF, identity
+/// questions, the answer shown next to the form), the office's list of suspended cards and
+/// the card page with the actions the table allows.
+#[actix_web::test]
+async fn call_centre_and_office_screens() {
+    use actix_web::http::StatusCode;
+    use actix_web::test;
+    let env = envs().into_iter().next().unwrap();
+    let conf = ca_config(&env, 0);
+    init(&env, &conf);
+    let (cards, _) = written_cards(&env, &conf);
+    let number = cards[1].card_number.clone();
+    ready_user(&env, "cc-web", Role::Callcenter, None);
+    ready_user(&env, "office-web", Role::Office, None);
+    let app = test::init_service(kofu::app::app(crate::routes::state(&env))).await;
+    let session = |name: &str| {
+        kofu::service::auth::login(&mut env.conn(), name, "a long enough password", now()).unwrap()
+    };
+    let cc = session("cc-web");
+    let cc_cookie = actix_web::cookie::Cookie::new("kofu_session", cc.cookie.clone());
+    let page = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/callcenter")
+            .cookie(cc_cookie.clone())
+            .to_request(),
+    )
+    .await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = String::from_utf8(test::read_body(page).await.to_vec()).unwrap();
+    assert!(html.contains("紛失・盗難の受付") && html.contains("name=\"birth_date\""));
+    let report = |csrf: &str, kana: &str| {
+        test::TestRequest::post()
+            .uri("/callcenter/loss-report")
+            .cookie(cc_cookie.clone())
+            .set_form([
+                ("csrf", csrf),
+                ("card_number", number.as_str()),
+                ("kind", "lost"),
+                ("name_kana", kana),
+                ("birth_date", "S50.4.1"),
+                ("postal_code", ""),
+            ])
+            .to_request()
+    };
+    let forged = test::call_service(&app, report("forged", "シケン タロウ")).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let wrong = test::call_service(&app, report(&cc.csrf, "ヤマダ ハナコ")).await;
+    let html = String::from_utf8(test::read_body(wrong).await.to_vec()).unwrap();
+    assert!(html.contains("do not match"), "{html}");
+    assert!(html.contains("ヤマダ ハナコ"), "what was typed is kept");
+    assert_eq!(status_of(&env, &number), "active");
+    let ok = test::call_service(&app, report(&cc.csrf, "シケン タロウ")).await;
+    let html = String::from_utf8(test::read_body(ok).await.to_vec()).unwrap();
+    assert!(html.contains("一時停止しました"), "{html}");
+    assert_eq!(status_of(&env, &number), "suspended");
+
+    let office = session("office-web");
+    let office_cookie = actix_web::cookie::Cookie::new("kofu_session", office.cookie.clone());
+    let get = |uri: String| {
+        test::TestRequest::get()
+            .uri(&uri)
+            .cookie(office_cookie.clone())
+            .to_request()
+    };
+    let list = test::call_service(&app, get("/cards".into())).await;
+    let html = String::from_utf8(test::read_body(list).await.to_vec()).unwrap();
+    assert!(html.contains(&format!("/cards/{number}")), "{html}");
+    let card = test::call_service(&app, get(format!("/cards/{number}"))).await;
+    let html = String::from_utf8(test::read_body(card).await.to_vec()).unwrap();
+    assert!(html.contains("id=\"action-revoke\"") && html.contains("id=\"action-lift_hold\""));
+    assert!(
+        !html.contains("id=\"action-destroy\""),
+        "not for a delivered card"
+    );
+    assert!(html.contains("certificateHold"), "{html}");
+    let lift = test::call_service(
+        &app,
+        test::TestRequest::post()
+            .uri(&format!("/cards/{number}/status"))
+            .cookie(office_cookie.clone())
+            .set_form([("csrf", office.csrf.as_str()), ("action", "lift_hold")])
+            .to_request(),
+    )
+    .await;
+    let html = String::from_utf8(test::read_body(lift).await.to_vec()).unwrap();
+    assert!(html.contains("一時停止の解除"), "{html}");
+    assert_eq!(status_of(&env, &number), "active");
 }

@@ -122,9 +122,7 @@ pub async fn publish_crls(
     let now = state.clock.now();
     let delta_only = body.delta_only;
     let published = state
-        .with_db(move |db| {
-            crate::service::crl::publish_all(&db.write, &h, delta_only, &user.actor(), now)
-        })
+        .with_db(move |db| crate::service::crl::publish_all(db, &h, delta_only, &user.actor(), now))
         .await?;
     let list: Vec<serde_json::Value> = published
         .iter()
