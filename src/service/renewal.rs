@@ -225,7 +225,15 @@ impl Renewal<'_> {
                     .contains(&revocation::CertStatus::of(*reason))
                 {
                     let to = rule.reason.unwrap_or(Reason::Superseded);
-                    supersede(c, *old_id, old_serial, to, &self.actor, now_s)?;
+                    revocation::revoke_one(
+                        c,
+                        *old_id,
+                        old_serial,
+                        to,
+                        "renewal",
+                        &self.actor,
+                        now_s,
+                    )?;
                     Some(to.as_str())
                 } else {
                     reason
@@ -287,28 +295,6 @@ fn link(conn: &mut DbConn, old_id: i64, new_id: i64, now_s: i64) -> Result<()> {
                 certificate_links::created_at.eq(now_s),
             ))
             .execute(conn)?;
-    }
-    Ok(())
-}
-
-/// Revoke the replaced certificate as superseded (from good or from a hold).
-fn supersede(
-    conn: &mut DbConn,
-    id: i64,
-    serial: &str,
-    reason: Reason,
-    actor: &Actor,
-    now_s: i64,
-) -> Result<()> {
-    if revocation::set_status(conn, id, Some(reason), now_s)? {
-        audit::append(
-            conn,
-            now_s,
-            actor,
-            "certificate.revoke",
-            &format!("serial:{serial}"),
-            &format!("reason={} renewal", reason.as_str()),
-        )?;
     }
     Ok(())
 }

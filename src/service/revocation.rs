@@ -345,6 +345,31 @@ pub fn set_status(conn: &mut DbConn, id: i64, reason: Option<Reason>, now_s: i64
     Ok(n == 1)
 }
 
+/// Revoke one certificate outside a card action (spoiled card, renewal) and audit it with
+/// `why`; nothing happens to a certificate already revoked for good.
+pub fn revoke_one(
+    conn: &mut DbConn,
+    id: i64,
+    serial: &str,
+    reason: Reason,
+    why: &str,
+    actor: &Actor,
+    now_s: i64,
+) -> Result<bool> {
+    let changed = set_status(conn, id, Some(reason), now_s)?;
+    if changed {
+        audit::append(
+            conn,
+            now_s,
+            actor,
+            "certificate.revoke",
+            &format!("serial:{serial}"),
+            &format!("reason={} {why}", reason.as_str()),
+        )?;
+    }
+    Ok(changed)
+}
+
 /// The certificates written to a card (issued rows only).
 pub fn card_certificates(
     conn: &mut DbConn,
@@ -854,14 +879,14 @@ pub fn revoke_spoiled_card(
         .select((certificates::id, certificates::serial))
         .load(conn)?;
     for (id, serial) in &live {
-        set_status(conn, *id, Some(Reason::Unspecified), now_s)?;
-        audit::append(
+        revoke_one(
             conn,
-            now_s,
+            *id,
+            serial,
+            Reason::Unspecified,
+            "spoiled card",
             actor,
-            "certificate.revoke",
-            &format!("serial:{serial}"),
-            "reason=unspecified spoiled card",
+            now_s,
         )?;
     }
     diesel::update(cards::table.filter(cards::id.eq(card_id)))
