@@ -337,7 +337,7 @@ pub fn publish(
         number,
         entries,
         bytes,
-        count_ms = counted.as_millis() as u64,
+        prepare_ms = counted.as_millis() as u64,
         scan_ms = (scanned - counted).as_millis() as u64,
         sign_ms = (built - scanned).as_millis() as u64,
         build_ms = built.as_millis() as u64,
