@@ -434,14 +434,14 @@ pub fn run_due(
                 .limit(1)
                 .load::<i64>(&mut *db.read.get()?)?
                 .is_empty();
-            let due = if changed {
+            let stale = delta
+                .as_ref()
+                .is_none_or(|d| stale_soon(d.next_update, d.this_update, now));
+            let waited = changed && {
                 let since = *pending.entry((ca, shard)).or_insert(now);
                 now - since >= delay
-            } else {
-                delta
-                    .as_ref()
-                    .is_none_or(|d| stale_soon(d.next_update, d.this_update, now))
             };
+            let due = stale || waited;
             if due {
                 out.push(publish(db, h, ca, shard, Kind::Delta, &actor, now)?);
                 pending.remove(&(ca, shard));

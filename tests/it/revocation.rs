@@ -1047,3 +1047,102 @@ async fn call_centre_and_office_screens() {
     assert!(html.contains("一時停止の解除"), "{html}");
     assert_eq!(status_of(&env, &number), "active");
 }
+
+/// The CRL schedule: nothing to do right after publishing; a revocation is published
+/// `publish_delay_seconds` after it is first seen, together with everything that came in
+/// meanwhile (one delta for many); a full CRL is signed again before it goes stale.
+#[test]
+fn the_crl_schedule_coalesces_revocations_into_one_delta() {
+    use kofu::ca::profile::{CaName, Profile};
+    use kofu::service::crl::{self, Kind};
+    use kofu::service::issuance::{self, IssueRequest};
+    let env = envs().into_iter().next().unwrap();
+    let conf = ca_config(&env, 0);
+    let text = std::fs::read_to_string(&conf)
+        .unwrap()
+        .replace("publish_delay_seconds = 3600", "publish_delay_seconds = 60");
+    std::fs::write(&conf, text).unwrap();
+    let h = init(&env, &conf);
+    let db = kofu::db::Db {
+        read: env.pool.clone(),
+        write: env.pool.clone(),
+    };
+    let delay = i64::try_from(h.config.crl.publish_delay_seconds).unwrap();
+    let (_, csr) = checked_csr("holder", &[]);
+    let ids: Vec<i64> = (0..3)
+        .map(|_| {
+            let issued = issuance::issue(
+                &mut env.conn(),
+                &h,
+                &IssueRequest {
+                    profile: Profile::Authentication,
+                    ca: None,
+                    csr: csr.clone(),
+                    identity: Some(holder()),
+                },
+                &Actor::new("t", "cli"),
+                1,
+                now(),
+            )
+            .unwrap();
+            certificates::table
+                .filter(certificates::serial.eq(&issued.serial))
+                .select(certificates::id)
+                .first(&mut *env.conn())
+                .unwrap()
+        })
+        .collect();
+    let mut pending = crl::Pending::new();
+    let at = |s: i64| now() + chrono::Duration::seconds(s);
+    // First round: every scope gets a full CRL and a delta.
+    let first = crl::run_due(&db, &h, &mut pending, at(0)).unwrap();
+    assert_eq!(first.len(), 3 * 2);
+    assert!(
+        crl::run_due(&db, &h, &mut pending, at(1))
+            .unwrap()
+            .is_empty()
+    );
+    // A revocation at t=10 is seen, then two more come in before the delay is up.
+    let revoke = |id: i64, s: i64| {
+        revocation::set_status(
+            &mut env.conn(),
+            id,
+            Some(kofu::ca::crl::Reason::KeyCompromise),
+            at(s).timestamp(),
+        )
+        .unwrap()
+    };
+    assert!(revoke(ids[0], 10));
+    assert!(
+        crl::run_due(&db, &h, &mut pending, at(10))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(revoke(ids[1], 20));
+    assert!(revoke(ids[2], 30));
+    assert!(
+        crl::run_due(&db, &h, &mut pending, at(10 + delay - 1))
+            .unwrap()
+            .is_empty()
+    );
+    let published = crl::run_due(&db, &h, &mut pending, at(10 + delay)).unwrap();
+    assert_eq!(published.len(), 1, "one delta for three revocations");
+    assert_eq!(
+        (published[0].ca, published[0].kind, published[0].entries),
+        (CaName::Authentication, Kind::Delta, 3)
+    );
+    assert!(
+        crl::run_due(&db, &h, &mut pending, at(11 + delay))
+            .unwrap()
+            .is_empty()
+    );
+    // Three quarters into the full CRL's life it is signed again (with a delta on it).
+    let life = i64::from(h.config.crl.next_update_hours) * 3600;
+    let later = crl::run_due(&db, &h, &mut pending, at(life * 3 / 4 + 1)).unwrap();
+    assert!(
+        later
+            .iter()
+            .any(|p| p.ca == CaName::Authentication && p.kind == Kind::Full && p.entries == 3),
+        "{later:?}"
+    );
+}
