@@ -241,7 +241,8 @@ impl OcspService {
         (now.timestamp() - hit.produced_at < self.refresh_s).then(|| hit.der.clone())
     }
 
-    /// Answer a request (DER body), reading statuses from the database.
+    /// Answer a request (DER body), reading statuses from the database and signing. Callers
+    /// try [`OcspService::cached`] first, which needs no database.
     pub fn answer(
         &self,
         conn: &mut DbConn,
@@ -257,9 +258,6 @@ impl OcspService {
                 ));
             }
         };
-        if let Some(hit) = self.cached(body, now) {
-            return Ok((hit, Answered::Cached));
-        }
         let Some(responder) = self.responder_for(&req.ids)? else {
             return Ok((
                 Bytes::from(error_response(ErrorStatus::Unauthorized)),

@@ -266,6 +266,43 @@ pub const RULES: &[Rule] = &[
     },
 ];
 
+impl Rule {
+    /// Whether `by` may take this action on `card` as it is now; the error names what stops it.
+    pub fn permits(&self, card: &CardRow, by: By) -> Result<()> {
+        let action = self.action.as_str();
+        if !self.by.contains(&by) {
+            return Err(Error::Forbidden(format!(
+                "{action} is not taken by {}",
+                by.as_str()
+            )));
+        }
+        if !self.card_from.contains(&card.status.as_str()) {
+            return Err(Error::Conflict(format!(
+                "card {} is {}; {action} applies only to a card that is {}",
+                card.card_number,
+                card.status,
+                self.card_from.join(" or ")
+            )));
+        }
+        if card.written_at.is_none()
+            || (!self.delivery_states.is_empty()
+                && !self.delivery_states.contains(&card.state.as_str()))
+        {
+            return Err(Error::Conflict(format!(
+                "card {} is {}; {action} applies only to a card that is {}",
+                card.card_number,
+                card.state,
+                if self.delivery_states.is_empty() {
+                    "written".to_string()
+                } else {
+                    self.delivery_states.join(" or ")
+                }
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// The rule for an action.
 pub fn rule(action: Action) -> Result<&'static Rule> {
     RULES
@@ -399,37 +436,7 @@ pub fn apply(
     now: DateTime<Utc>,
 ) -> Result<Outcome> {
     let r = rule(action)?;
-    if !r.by.contains(&by) {
-        return Err(Error::Forbidden(format!(
-            "{} is not taken by {:?}",
-            action.as_str(),
-            by
-        )));
-    }
-    if !r.card_from.contains(&card.status.as_str()) {
-        return Err(Error::Conflict(format!(
-            "card {} is {}; {} applies only to a card that is {}",
-            card.card_number,
-            card.status,
-            action.as_str(),
-            r.card_from.join(" or ")
-        )));
-    }
-    if card.written_at.is_none()
-        || (!r.delivery_states.is_empty() && !r.delivery_states.contains(&card.state.as_str()))
-    {
-        return Err(Error::Conflict(format!(
-            "card {} is {}; {} applies only to a card that is {}",
-            card.card_number,
-            card.state,
-            action.as_str(),
-            if r.delivery_states.is_empty() {
-                "written".to_string()
-            } else {
-                r.delivery_states.join(" or ")
-            }
-        )));
-    }
+    r.permits(card, by)?;
     let now_s = now.timestamp();
     // The card first, conditionally: of two people acting at once, one wins.
     if !r.card_to.is_empty() {
@@ -980,13 +987,7 @@ pub fn certificates_view(conn: &mut DbConn, card_id: i64) -> Result<Vec<CertView
 pub fn allowed(card: &CardRow, by: By) -> Vec<Action> {
     RULES
         .iter()
-        .filter(|r| r.by.contains(&by))
-        .filter(|r| r.card_from.contains(&card.status.as_str()))
-        .filter(|r| {
-            card.written_at.is_some()
-                && (r.delivery_states.is_empty()
-                    || r.delivery_states.contains(&card.state.as_str()))
-        })
+        .filter(|r| r.permits(card, by).is_ok())
         .map(|r| r.action)
         .collect()
 }
