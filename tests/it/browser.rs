@@ -58,6 +58,9 @@ impl Driver {
             .as_str()
             .unwrap_or_else(|| panic!("no session: {v}"))
             .to_string();
+        // Element lookups wait up to 10 s for the element: a click that submits a form
+        // returns before the next page is there (seen failing on a loaded machine).
+        d.send("POST", &d.s("/timeouts"), Some(json!({"implicit": 10_000})));
         d
     }
 
@@ -197,7 +200,13 @@ fn intake_form_in_headless_chromium() {
     d.click("input[name=form_consent]");
     d.click("#intake button[type=submit]");
 
-    // The wrong date is named beside its field; everything typed is still there.
+    // The wrong date is named beside its field; everything typed is still there. (The lookup
+    // waits for the page; if it never comes, the check below says what happened instead.)
+    d.send(
+        "POST",
+        &d.s("/element"),
+        Some(json!({"using": "css selector", "value": "#err-birth_date"})),
+    );
     let source = d.send("GET", &d.s("/source"), None)["value"]
         .as_str()
         .unwrap_or("")
