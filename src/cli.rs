@@ -199,7 +199,7 @@ pub fn crl_publish(cfg: &Config, delta_only: bool) -> Result<()> {
     for p in published {
         println!(
             "{}: CRL number {}, {} entries, {} bytes",
-            crate::ca::profile::crl_file(p.ca, p.shard, p.kind == crate::service::crl::Kind::Delta),
+            crate::service::crl::file_name(p.ca, p.shard, p.kind),
             p.number,
             p.entries,
             p.bytes

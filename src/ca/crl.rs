@@ -90,19 +90,6 @@ impl Reason {
             Reason::RemoveFromCrl => "removeFromCRL",
         }
     }
-
-    /// Japanese label for the staff screens.
-    pub fn label_ja(self) -> &'static str {
-        match self {
-            Reason::Unspecified => "交付前廃棄",
-            Reason::KeyCompromise => "紛失・盗難(鍵危殆化)",
-            Reason::AffiliationChanged => "基本4情報の変更",
-            Reason::Superseded => "更新",
-            Reason::CessationOfOperation => "死亡・本人申出",
-            Reason::CertificateHold => "一時停止",
-            Reason::RemoveFromCrl => "一時停止解除",
-        }
-    }
 }
 
 /// What a CRL is about.

@@ -8,7 +8,7 @@ use crate::audit::{self, Actor};
 use crate::ca::Hierarchy;
 use crate::ca::crl::{CrlSpec, CrlWriter, Reason};
 use crate::ca::profile::CaName;
-use crate::db::schema::{certificates, counters, crls};
+use crate::db::schema::{certificates, crls};
 use crate::db::{Db, DbConn};
 use crate::error::{Error, Result};
 use chrono::{DateTime, Duration, Utc};
@@ -40,6 +40,11 @@ pub const PUBLISHING: [CaName; 3] = [
     CaName::Authentication,
     CaName::Infrastructure,
 ];
+
+/// The file name under `/crl/` of a CA's (shard's) full or delta CRL.
+pub fn file_name(ca: CaName, shard: Option<u16>, kind: Kind) -> String {
+    crate::ca::profile::crl_file(ca, shard, kind == Kind::Delta)
+}
 
 /// What one publication produced.
 #[derive(Debug, Clone)]
@@ -108,13 +113,6 @@ pub fn der(conn: &mut DbConn, id: i64) -> Result<Vec<u8>> {
     Ok(crls::table.find(id).select(crls::der).first(conn)?)
 }
 
-fn status_counter(conn: &mut DbConn) -> Result<i64> {
-    Ok(counters::table
-        .filter(counters::name.eq("status_seq"))
-        .select(counters::value)
-        .first(conn)?)
-}
-
 /// Start a read that sees one consistent snapshot (SQLite: a read transaction in WAL mode
 /// already does; PostgreSQL: repeatable read).
 fn snapshot(c: &mut DbConn) -> Result<()> {
@@ -137,7 +135,7 @@ fn read_entries(
     now_s: i64,
     writer: &mut CrlWriter,
 ) -> Result<i64> {
-    let covers = status_counter(c)?;
+    let covers = crate::service::revocation::current_seq(c)?;
     let mut q = certificates::table
         .filter(certificates::issuer.eq(ca.as_str()))
         .into_boxed();
@@ -323,10 +321,7 @@ pub fn publish(
             now.timestamp(),
             actor,
             "crl.publish",
-            &format!(
-                "crl:{}",
-                crate::ca::profile::crl_file(ca, shard, kind == Kind::Delta)
-            ),
+            &format!("crl:{}", file_name(ca, shard, kind)),
             &format!("number={number} entries={entries} bytes={bytes}"),
         )?;
         Ok::<_, Error>(())
@@ -482,8 +477,7 @@ pub fn parse_file(file: &str) -> Option<(CaName, Option<u16>, Kind)> {
         None => (stem, None),
     };
     let ca = CaName::parse(name).ok()?;
-    (crate::ca::profile::crl_file(ca, shard, kind == Kind::Delta) == file)
-        .then_some((ca, shard, kind))
+    (file_name(ca, shard, kind) == file).then_some((ca, shard, kind))
 }
 
 fn lock(

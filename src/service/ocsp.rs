@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::service::issuance::{self, IssueRequest};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use der::Decode;
 use diesel::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -163,8 +164,6 @@ fn ensure_responders(
     Ok(out)
 }
 
-use der::Decode;
-
 impl OcspService {
     /// Load (or make) the responders and start with an empty cache.
     pub fn start(
@@ -174,10 +173,7 @@ impl OcspService {
         now: DateTime<Utc>,
     ) -> Result<Self> {
         let responders = ensure_responders(conn, cfg, h, now)?;
-        let seq = crate::db::schema::counters::table
-            .filter(crate::db::schema::counters::name.eq("status_seq"))
-            .select(crate::db::schema::counters::value)
-            .first::<i64>(conn)?;
+        let seq = crate::service::revocation::current_seq(conn)?;
         Ok(OcspService {
             responders: RwLock::new(responders),
             cache: RwLock::new(HashMap::new()),
@@ -199,17 +195,6 @@ impl OcspService {
         let fresh = ensure_responders(conn, cfg, h, now)?;
         *self.responders.write().map_err(lock_err)? = fresh;
         Ok(())
-    }
-
-    /// The responder certificate of a CA (tests, documentation).
-    pub fn responder_cert(&self, ca: CaName) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .responders
-            .read()
-            .map_err(lock_err)?
-            .iter()
-            .find(|r| r.ca == ca)
-            .map(|r| r.key.cert_der.clone()))
     }
 
     fn responder_for(&self, ids: &[CertId]) -> Result<Option<Arc<CaResponder>>> {
@@ -389,10 +374,5 @@ impl OcspService {
             .map(|(k, _)| k.clone())
             .collect();
         self.resign(conn, keys, now)
-    }
-
-    /// Cached responses.
-    pub fn cached_count(&self) -> usize {
-        self.cache.read().map(|c| c.len()).unwrap_or(0)
     }
 }

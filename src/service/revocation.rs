@@ -407,6 +407,14 @@ pub fn revoke_one(
     Ok(changed)
 }
 
+/// The status counter's current value (what a CRL or the OCSP cache has caught up with).
+pub fn current_seq(conn: &mut DbConn) -> Result<i64> {
+    Ok(counters::table
+        .filter(counters::name.eq("status_seq"))
+        .select(counters::value)
+        .first(conn)?)
+}
+
 /// The certificates written to a card (issued rows only).
 pub fn card_certificates(
     conn: &mut DbConn,

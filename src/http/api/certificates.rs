@@ -128,7 +128,7 @@ pub async fn publish_crls(
         .iter()
         .map(|p| {
             serde_json::json!({
-                "file": crate::ca::profile::crl_file(p.ca, p.shard, p.kind == crate::service::crl::Kind::Delta),
+                "file": crate::service::crl::file_name(p.ca, p.shard, p.kind),
                 "number": p.number,
                 "entries": p.entries,
                 "bytes": p.bytes,
