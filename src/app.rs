@@ -89,6 +89,8 @@ pub struct AppState {
     pub ocsp: Option<Arc<crate::service::ocsp::OcspService>>,
     /// The newest CRLs as served, by file name.
     pub crls: Arc<crate::service::crl::CrlCache>,
+    /// Verifiers' rate limits and counted requests.
+    pub traffic: Arc<crate::service::verifiers::Traffic>,
 }
 
 impl AppState {

@@ -17,6 +17,8 @@ use crate::service::{auth, ca as ca_service};
 use std::path::Path;
 use std::sync::Arc;
 
+pub mod verifier;
+
 /// Open the database and apply pending migrations.
 pub fn open(cfg: &Config) -> Result<DbPool> {
     let pool = db::pool(&cfg.database_url(), cfg.pool_size)?;
@@ -468,6 +470,7 @@ fn start_mail_worker(cfg: &Config, state: &AppState) -> Result<()> {
 /// acted on; every minute cached OCSP responses are refreshed; every hour responder
 /// certificates are renewed when close to expiry.
 fn start_revocation_worker(cfg: &Config, state: &AppState) -> Result<()> {
+    let traffic = state.traffic.clone();
     let (db, h, ocsp, cfg, key) = (
         state.db.clone(),
         state.hierarchy()?,
@@ -506,6 +509,9 @@ fn start_revocation_worker(cfg: &Config, state: &AppState) -> Result<()> {
                     ocsp.poll(&mut *db.read.get()?, now)?;
                     if tick % 60 == 0 {
                         ocsp.refresh(&mut *db.read.get()?, now)?;
+                    }
+                    if tick % 60 == 30 {
+                        traffic.flush(&mut *db.write.get()?, now)?;
                     }
                     if tick % 3600 == 3599 {
                         ocsp.renew_responders(&mut *db.write.get()?, &cfg, &h, now)?;
@@ -565,18 +571,40 @@ pub fn serve(mut cfg: Config, listen: Option<String>) -> Result<()> {
         font: Default::default(),
         ocsp: Some(ocsp),
         crls: Default::default(),
+        traffic: Default::default(),
     };
     start_mail_worker(&cfg, &state)?;
     start_revocation_worker(&cfg, &state)?;
+    let tls = match &cfg.tls_listen {
+        Some(addr) => {
+            let (key, cert) = crate::http::tls::server_certificate(
+                &mut *state.db.write.get()?,
+                &cfg,
+                &hierarchy,
+                SystemClock.now(),
+            )?;
+            Some((
+                addr.clone(),
+                crate::http::tls::acceptor(&hierarchy, &key, &cert)?,
+            ))
+        }
+        None => None,
+    };
     let listen = cfg.listen.clone();
     tracing::info!(%listen, "kofu listening");
     println!("kofu listening on http://{listen}/");
     actix_web::rt::System::new().block_on(async move {
-        actix_web::HttpServer::new(move || crate::app::app(state.clone()))
+        let mut server = actix_web::HttpServer::new(move || crate::app::app(state.clone()))
+            .on_connect(crate::http::tls::on_connect)
             .bind(&listen)
-            .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?
-            .run()
-            .await
-            .map_err(Error::from)
+            .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;
+        if let Some((addr, acceptor)) = tls {
+            server = server
+                .bind_openssl(&addr, acceptor)
+                .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
+            tracing::info!(%addr, "kofu listening with TLS");
+            println!("kofu listening on https://{addr}/ (TLS, client certificates for verifiers)");
+        }
+        server.run().await.map_err(Error::from)
     })
 }

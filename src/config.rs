@@ -214,6 +214,11 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Listen address of `kofu serve`.
     pub listen: String,
+    /// Address of the TLS listener (verifiers' mutual TLS; staff may use it too). None: no
+    /// TLS listener. Its server certificate comes from the infrastructure CA.
+    pub tls_listen: Option<String>,
+    /// Host names in the TLS listener's certificate.
+    pub tls_hostnames: Vec<String>,
     /// Public base URL; CRL distribution points and AIA URLs are built from it.
     pub public_base_url: String,
     /// The CA set-up file.
@@ -259,6 +264,8 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             database_url: None,
             listen: "127.0.0.1:8080".into(),
+            tls_listen: None,
+            tls_hostnames: vec!["localhost".into()],
             public_base_url: "http://127.0.0.1:8080".into(),
             ca_config: PathBuf::from("ca-config/ca.toml"),
             ca_passphrase_file: None,
@@ -311,6 +318,16 @@ impl Config {
         }
         if let Some(v) = get("KOFU_LISTEN") {
             self.listen = v;
+        }
+        if let Some(v) = get("KOFU_TLS_LISTEN") {
+            self.tls_listen = (!v.is_empty()).then_some(v);
+        }
+        if let Some(v) = get("KOFU_TLS_HOSTNAMES") {
+            self.tls_hostnames = v
+                .split(',')
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .collect();
         }
         if let Some(v) = get("KOFU_PUBLIC_BASE_URL") {
             self.public_base_url = v;

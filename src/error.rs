@@ -27,6 +27,9 @@ pub enum Error {
     /// Too many failed attempts; try later.
     #[error("locked: {0}")]
     Locked(String),
+    /// A verifier made more requests than its limit allows.
+    #[error("rate limited: {message}")]
+    RateLimited { message: String, retry_after: u64 },
     /// A certificate or CRL failed a lint rule; nothing was signed.
     #[error("lint rule {rule} failed: {message}")]
     Lint { rule: &'static str, message: String },
@@ -106,6 +109,7 @@ impl Error {
             Error::NotFound(_) => "KF0404",
             Error::Conflict(_) => "KF0409",
             Error::Locked(_) => "KF0423",
+            Error::RateLimited { .. } => "KF0429",
             Error::Lint { .. } => "CA0001",
             Error::Config(_) => "KF1001",
             Error::Db(_) => "KF1002",
@@ -194,7 +198,7 @@ impl ResponseError for Error {
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
-            Error::Locked(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::Locked(_) | Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -233,6 +237,9 @@ impl ResponseError for Error {
         let mut resp = HttpResponse::build(self.status_code());
         if matches!(self, Error::Unauthenticated) {
             resp.insert_header(("WWW-Authenticate", "Bearer realm=\"kofu\""));
+        }
+        if let Error::RateLimited { retry_after, .. } = self {
+            resp.insert_header(("Retry-After", retry_after.to_string()));
         }
         resp.json(body)
     }

@@ -70,6 +70,67 @@ enum Command {
         #[command(subcommand)]
         command: CrlCommand,
     },
+    /// Verifiers (relying parties): registration and credentials.
+    Verifier {
+        #[command(subcommand)]
+        command: VerifierCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum VerifierCommand {
+    /// Register a verifier.
+    Add {
+        /// Name (unique).
+        name: String,
+        /// Contact of the verifier's office.
+        #[arg(long)]
+        contact: String,
+        /// CAs whose data it may use: signing, authentication, infrastructure (comma-separated).
+        #[arg(long, default_value = "signing")]
+        cas: String,
+        /// Requests per minute.
+        #[arg(long, default_value_t = kofu::service::verifiers::DEFAULT_RATE_LIMIT)]
+        rate_limit: i64,
+    },
+    /// List verifiers and their credentials.
+    List,
+    /// Suspend a verifier: its requests are refused from the next one on.
+    Suspend {
+        /// Name or id.
+        verifier: String,
+    },
+    /// Reactivate a suspended verifier.
+    Activate {
+        /// Name or id.
+        verifier: String,
+    },
+    /// Give a verifier an API token; prints it once.
+    Token {
+        /// Name or id.
+        verifier: String,
+        /// What the token is for.
+        #[arg(long, default_value = "api")]
+        label: String,
+    },
+    /// Give a verifier a client certificate for mutual TLS from its CSR; prints the PEM.
+    Certificate {
+        /// Name or id.
+        verifier: String,
+        /// The CSR (PEM or DER).
+        #[arg(long)]
+        csr: PathBuf,
+        /// What the certificate is for.
+        #[arg(long, default_value = "mtls")]
+        label: String,
+    },
+    /// Revoke a credential (token or client certificate) of a verifier.
+    Revoke {
+        /// Name or id.
+        verifier: String,
+        /// Credential id (see `kofu verifier list`).
+        credential: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -196,6 +257,33 @@ fn main() -> ExitCode {
     let args = Cli::parse();
     let result = Config::load(args.config.as_deref()).and_then(|cfg| match args.command {
         Command::Serve { listen } => cli::serve(cfg, listen),
+        Command::Verifier { command } => match command {
+            VerifierCommand::Add {
+                name,
+                contact,
+                cas,
+                rate_limit,
+            } => cli::verifier::add(&cfg, &name, &contact, &cas, rate_limit),
+            VerifierCommand::List => cli::verifier::list(&cfg),
+            VerifierCommand::Suspend { verifier } => {
+                cli::verifier::set_active(&cfg, &verifier, false)
+            }
+            VerifierCommand::Activate { verifier } => {
+                cli::verifier::set_active(&cfg, &verifier, true)
+            }
+            VerifierCommand::Token { verifier, label } => {
+                cli::verifier::token(&cfg, &verifier, &label)
+            }
+            VerifierCommand::Certificate {
+                verifier,
+                csr,
+                label,
+            } => cli::verifier::certificate(&cfg, &verifier, &csr, &label),
+            VerifierCommand::Revoke {
+                verifier,
+                credential,
+            } => cli::verifier::revoke(&cfg, &verifier, credential),
+        },
         Command::Migrate => cli::migrate(&cfg),
         Command::Ca {
             command: CaCommand::Init,

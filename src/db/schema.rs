@@ -234,6 +234,58 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    verifiers (id) {
+        id -> BigInt,
+        name -> Text,
+        contact -> Text,
+        cas -> Text,
+        status -> Text,
+        rate_limit -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    verifier_credentials (id) {
+        id -> BigInt,
+        verifier_id -> BigInt,
+        kind -> Text,
+        label -> Text,
+        token_hash -> Nullable<Text>,
+        certificate_id -> Nullable<BigInt>,
+        created_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    verifier_serials (verifier_id, certificate_id) {
+        verifier_id -> BigInt,
+        certificate_id -> BigInt,
+        card_id -> BigInt,
+        seq -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    linkage_events (seq) {
+        seq -> BigInt,
+        kind -> Text,
+        card_id -> BigInt,
+        certificate_id -> BigInt,
+        new_certificate_id -> Nullable<BigInt>,
+        reason -> Nullable<Integer>,
+        at -> BigInt,
+    }
+}
+
+diesel::joinable!(verifier_credentials -> verifiers (verifier_id));
+diesel::joinable!(verifier_serials -> verifiers (verifier_id));
+diesel::joinable!(verifier_serials -> certificates (certificate_id));
+diesel::joinable!(verifier_credentials -> certificates (certificate_id));
 diesel::joinable!(registry_events -> residents (resident_id));
 
 diesel::joinable!(sessions -> users (user_id));
@@ -256,4 +308,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     counters,
     crls,
     certificate_links,
+    verifiers,
+    verifier_credentials,
+    verifier_serials,
+    linkage_events,
 );

@@ -92,6 +92,34 @@ pub fn json_config() -> web::JsonConfig {
         })
 }
 
+/// Largest body of a serial-list request: room for more than the allowed number of serials,
+/// so that an over-long list is refused with the count, not a size.
+pub const SERIAL_LIST_LIMIT: usize = 8 * 1024 * 1024;
+
+/// JSON config of the serial-list routes.
+pub fn serial_list_config() -> web::JsonConfig {
+    json_config().limit(SERIAL_LIST_LIMIT)
+}
+
+/// The verifier of a request (put in place by the middleware).
+#[derive(Debug, Clone)]
+pub struct Verifier(pub crate::service::verifiers::VerifierIdentity);
+
+impl FromRequest for Verifier {
+    type Error = Error;
+    type Future = std::future::Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(
+            req.extensions()
+                .get::<crate::service::verifiers::VerifierIdentity>()
+                .cloned()
+                .map(Verifier)
+                .ok_or(Error::Unauthenticated),
+        )
+    }
+}
+
 /// Form config: size limit and clear errors.
 pub fn form_config() -> web::FormConfig {
     web::FormConfig::default()

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod extract;
 pub mod public;
+pub mod tls;
 pub mod views;
 
 use crate::app::AppState;
@@ -33,9 +34,16 @@ pub enum Access {
     /// Staff with one of these roles.
     Roles(&'static [Role]),
     /// CRLs and OCSP: anyone when `revocation_access = "public"`, otherwise registered
-    /// verifiers only.
+    /// verifiers only (for the CAs each may use).
     Revocation,
+    /// Registered verifiers (client certificate on the TLS listener, or a verifier token).
+    Verifier,
 }
+
+/// The serial (upper-case hex) of the client certificate a TLS connection presented, put
+/// in the connection's data by the TLS listener.
+#[derive(Debug, Clone)]
+pub struct PeerSerial(pub String);
 
 /// One row of the route table.
 #[derive(Debug, Clone, Copy)]
@@ -56,7 +64,7 @@ const fn route(method: &'static str, path: &'static str, access: Access) -> Rout
     }
 }
 
-use Access::{AnyStaff, Public, Revocation, Roles};
+use Access::{AnyStaff, Public, Revocation, Roles, Verifier};
 
 /// Every route with its access rule. Handlers are registered in [`configure`].
 pub const ROUTES: &[RouteSpec] = &[
@@ -96,6 +104,49 @@ pub const ROUTES: &[RouteSpec] = &[
         Roles(&[Role::Office]),
     ),
     route("POST", "/api/v1/crls/publish", Roles(&[Role::Admin])),
+    route("POST", "/api/v1/linkage/serials", Verifier),
+    route("POST", "/api/v1/linkage/query", Verifier),
+    route("GET", "/api/v1/linkage/changes", Verifier),
+    route("GET", "/api/v1/verifier", Verifier),
+    route("GET", "/api/v1/verifiers", Roles(&[Role::Admin])),
+    route("POST", "/api/v1/verifiers", Roles(&[Role::Admin])),
+    route("GET", "/api/v1/verifiers/{id}", Roles(&[Role::Admin])),
+    route(
+        "POST",
+        "/api/v1/verifiers/{id}/status",
+        Roles(&[Role::Admin]),
+    ),
+    route(
+        "POST",
+        "/api/v1/verifiers/{id}/tokens",
+        Roles(&[Role::Admin]),
+    ),
+    route(
+        "POST",
+        "/api/v1/verifiers/{id}/certificates",
+        Roles(&[Role::Admin]),
+    ),
+    route(
+        "POST",
+        "/api/v1/verifiers/{id}/credentials/{credential}/revoke",
+        Roles(&[Role::Admin]),
+    ),
+    route("GET", "/api/v1/openapi.json", Public),
+    route("GET", "/verifiers", Roles(&[Role::Admin])),
+    route("POST", "/verifiers", Roles(&[Role::Admin])),
+    route("GET", "/verifiers/{id}", Roles(&[Role::Admin])),
+    route("POST", "/verifiers/{id}/status", Roles(&[Role::Admin])),
+    route("POST", "/verifiers/{id}/tokens", Roles(&[Role::Admin])),
+    route(
+        "POST",
+        "/verifiers/{id}/certificates",
+        Roles(&[Role::Admin]),
+    ),
+    route(
+        "POST",
+        "/verifiers/{id}/credentials/{credential}/revoke",
+        Roles(&[Role::Admin]),
+    ),
     route("GET", "/login", Public),
     route("POST", "/login", Public),
     route("POST", "/logout", AnyStaff),
@@ -237,6 +288,63 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/api/v1/crls/publish",
             web::post().to(api::certificates::publish_crls),
+        )
+        .service(
+            web::resource("/api/v1/linkage/serials")
+                .app_data(extract::serial_list_config())
+                .route(web::post().to(api::linkage::register)),
+        )
+        .service(
+            web::resource("/api/v1/linkage/query")
+                .app_data(extract::serial_list_config())
+                .route(web::post().to(api::linkage::query)),
+        )
+        .route(
+            "/api/v1/linkage/changes",
+            web::get().to(api::linkage::changes),
+        )
+        .route("/api/v1/verifier", web::get().to(api::linkage::whoami))
+        .route("/api/v1/verifiers", web::get().to(api::verifiers::list))
+        .route("/api/v1/verifiers", web::post().to(api::verifiers::create))
+        .route("/api/v1/verifiers/{id}", web::get().to(api::verifiers::get))
+        .route(
+            "/api/v1/verifiers/{id}/status",
+            web::post().to(api::verifiers::status),
+        )
+        .route(
+            "/api/v1/verifiers/{id}/tokens",
+            web::post().to(api::verifiers::token),
+        )
+        .route(
+            "/api/v1/verifiers/{id}/certificates",
+            web::post().to(api::verifiers::certificate),
+        )
+        .route(
+            "/api/v1/verifiers/{id}/credentials/{credential}/revoke",
+            web::post().to(api::verifiers::revoke),
+        )
+        .route(
+            "/api/v1/openapi.json",
+            web::get().to(api::openapi::document),
+        )
+        .route("/verifiers", web::get().to(views::verifiers::list))
+        .route("/verifiers", web::post().to(views::verifiers::create))
+        .route("/verifiers/{id}", web::get().to(views::verifiers::show))
+        .route(
+            "/verifiers/{id}/status",
+            web::post().to(views::verifiers::status),
+        )
+        .route(
+            "/verifiers/{id}/tokens",
+            web::post().to(views::verifiers::token),
+        )
+        .route(
+            "/verifiers/{id}/certificates",
+            web::post().to(views::verifiers::certificate),
+        )
+        .route(
+            "/verifiers/{id}/credentials/{credential}/revoke",
+            web::post().to(views::verifiers::revoke),
         )
         .route("/login", web::get().to(views::login::form))
         .route("/login", web::post().to(views::login::submit))
@@ -414,6 +522,9 @@ pub async fn authorize(
     {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
+    if matches!(spec.access, Access::Revocation | Access::Verifier) {
+        return verifier_gate(req, next, state, spec, pattern).await;
+    }
     let path = req.path().to_string();
     let token = bearer(&req);
     let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
@@ -433,8 +544,8 @@ pub async fn authorize(
     };
     let admitted = match spec.access {
         Access::Roles(roles) => roles.contains(&user.role),
-        // Verifier-only revocation data: staff sessions are not verifiers.
-        Access::Revocation => false,
+        // Verifier routes never reach here (verifier_gate).
+        Access::Revocation | Access::Verifier => false,
         Access::Public | Access::AnyStaff => true,
     };
     if !admitted {
@@ -479,6 +590,125 @@ pub async fn authorize(
         }
     }
     req.extensions_mut().insert(user);
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// Routes for verifiers: a client certificate (TLS listener) or a verifier token, a verifier
+/// that is active, a credential that is not revoked, the CA's data allowed to it, and the
+/// rate limit. Refusals of a known credential are audited; OCSP requests are counted per
+/// verifier (audited in bulk by the worker), CRL downloads audited one by one, linkage
+/// requests by their handlers.
+async fn verifier_gate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+    state: web::Data<AppState>,
+    spec: &RouteSpec,
+    pattern: String,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    use crate::service::verifiers::{self, Admission};
+    let now = state.clock.now();
+    let peer = req.conn_data::<PeerSerial>().map(|p| p.0.clone());
+    let token = bearer(&req).filter(|t| t.starts_with(verifiers::TOKEN_PREFIX));
+    let admission = state
+        .with_conn(move |c| {
+            if let Some(serial) = peer {
+                let a = verifiers::by_certificate(c, &serial, now)?;
+                if !matches!(a, Admission::Unknown) || token.is_none() {
+                    return Ok(a);
+                }
+            }
+            match token {
+                Some(t) => verifiers::by_token(c, &t),
+                None => Ok(Admission::Unknown),
+            }
+        })
+        .await?;
+    let v = match admission {
+        Admission::Admit(v) => v,
+        Admission::Unknown => {
+            return Ok(req.into_response(actix_web::ResponseError::error_response(
+                &Error::Unauthenticated,
+            )));
+        }
+        Admission::Refuse {
+            verifier_id,
+            name,
+            why,
+        } => {
+            let target = format!("{} {pattern}", req.method());
+            state
+                .with_write(move |c| {
+                    crate::audit::append(
+                        c,
+                        now.timestamp(),
+                        &crate::audit::Actor::new(format!("verifier:{name}"), "verifier"),
+                        "verifier.refused",
+                        &format!("verifier:{verifier_id}"),
+                        &format!("{why}; {target}"),
+                    )
+                })
+                .await?;
+            return Ok(req.into_response(actix_web::ResponseError::error_response(
+                &Error::Forbidden(why.into()),
+            )));
+        }
+    };
+    if let Err(e) = state.traffic.admit(&v, std::time::Instant::now()) {
+        return Ok(req.into_response(actix_web::ResponseError::error_response(&e)));
+    }
+    if spec.access == Access::Revocation {
+        // The router has not run yet (match_info is empty): read the CA off the path.
+        let path = req.path();
+        let ca = if let Some(file) = path.strip_prefix("/crl/") {
+            crate::service::crl::parse_file(file).map(|(ca, _, _)| ca)
+        } else {
+            path.strip_prefix("/ocsp/")
+                .and_then(|rest| rest.split('/').next())
+                .and_then(|c| crate::ca::profile::CaName::parse(c).ok())
+        };
+        if let Some(ca) = ca {
+            if !v.may_use(ca) {
+                let (actor, id, target) =
+                    (v.actor(), v.id, format!("{} {}", req.method(), req.path()));
+                state
+                    .with_write(move |c| {
+                        crate::audit::append(
+                            c,
+                            now.timestamp(),
+                            &actor,
+                            "verifier.refused",
+                            &format!("verifier:{id}"),
+                            &format!("CA {} not granted; {target}", ca.as_str()),
+                        )
+                    })
+                    .await?;
+                return Ok(req.into_response(actix_web::ResponseError::error_response(
+                    &Error::Forbidden(format!(
+                        "this verifier may not use the {} CA's revocation data",
+                        ca.as_str()
+                    )),
+                )));
+            }
+            if pattern.starts_with("/crl/") {
+                let (actor, id, file) = (v.actor(), v.id, req.path().to_string());
+                state
+                    .with_write(move |c| {
+                        crate::audit::append(
+                            c,
+                            now.timestamp(),
+                            &actor,
+                            "crl.download",
+                            &format!("verifier:{id}"),
+                            &file,
+                        )
+                    })
+                    .await?;
+            } else {
+                state.traffic.count_ocsp(&v)?;
+            }
+        }
+    }
+    req.extensions_mut().insert(v);
     Ok(next.call(req).await?.map_into_boxed_body())
 }
 

@@ -310,3 +310,34 @@ pub fn responder_key(cfg: &Config, ca: CaName, alg: KeyAlgorithm) -> Result<Box<
         }
     }
 }
+
+/// The TLS listener's private key: a file beside the CA keys (encrypted with the CA
+/// passphrase when there is one), made on first use and kept across certificate renewals.
+pub fn tls_key(
+    cfg: &Config,
+    alg: KeyAlgorithm,
+) -> Result<openssl::pkey::PKey<openssl::pkey::Private>> {
+    let path = cfg.ca_dir().join("tls-server.key.pem");
+    let pass = cfg.ca_passphrase()?;
+    if path.exists() {
+        let pem = std::fs::read(&path)?;
+        let key = match &pass {
+            Some(p) => {
+                openssl::pkey::PKey::private_key_from_pem_passphrase(&pem, p.expose().as_bytes())
+            }
+            None => openssl::pkey::PKey::private_key_from_pem(&pem),
+        };
+        return key.map_err(|_| {
+            Error::Config(format!(
+                "cannot read the TLS key {}: wrong passphrase or damaged file",
+                path.display()
+            ))
+        });
+    }
+    let key = alg.generate()?;
+    match &pass {
+        Some(p) => FileSigner::save(&key, &path, p.expose())?,
+        None => crate::ca::signer::write_private(&path, &key.private_key_to_pem_pkcs8()?)?,
+    }
+    Ok(key)
+}

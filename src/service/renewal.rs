@@ -295,6 +295,7 @@ fn link(conn: &mut DbConn, old_id: i64, new_id: i64, now_s: i64) -> Result<()> {
                 certificate_links::created_at.eq(now_s),
             ))
             .execute(conn)?;
+        crate::service::linkage::record_renewal(conn, old_id, new_id, now_s)?;
     }
     Ok(())
 }

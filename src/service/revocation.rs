@@ -379,6 +379,9 @@ pub fn set_status(conn: &mut DbConn, id: i64, reason: Option<Reason>, now_s: i64
                     .execute(conn)?
         }
     };
+    if n == 1 {
+        crate::service::linkage::record_status(conn, id, reason, now_s)?;
+    }
     Ok(n == 1)
 }
 

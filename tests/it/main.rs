@@ -19,4 +19,5 @@ mod registry;
 mod revocation;
 mod routes;
 mod serials;
+mod verifiers;
 mod web;

@@ -33,7 +33,7 @@ fn ca_config(env: &Env, shards: u16) -> PathBuf {
     path
 }
 
-fn init(env: &Env, conf: &Path) -> Hierarchy {
+pub fn init(env: &Env, conf: &Path) -> Hierarchy {
     let mut cfg = env.cfg.clone();
     cfg.ca_config = conf.to_path_buf();
     let ca_cfg = CaConfig::load(conf).unwrap();
@@ -51,7 +51,7 @@ fn init(env: &Env, conf: &Path) -> Hierarchy {
 /// Five written cards (the fifth holder is 12: authentication certificate only), delivered:
 /// 0 and 3 handed over at the counter, 1 and 2 delivered by mail, 4 shipped. Also returns
 /// each card's PIN, read before the PIN mailers go (the holders know them; kofu forgets).
-fn written_cards(env: &Env, conf: &Path) -> (Vec<CardRow>, Vec<String>) {
+pub fn written_cards(env: &Env, conf: &Path) -> (Vec<CardRow>, Vec<String>) {
     let tokens = blank_cards(env.dir.path());
     let batch = ordered_batch(env, 5);
     let out = run(batch_command(env, &tokens, batch)
@@ -127,7 +127,7 @@ fn card_pems(env: &Env, card: &CardRow) -> (Option<PathBuf>, PathBuf) {
     (sign, auth.unwrap())
 }
 
-fn ca_pem(env: &Env, h: &Hierarchy, ca: kofu::ca::profile::CaName) -> PathBuf {
+pub fn ca_pem(env: &Env, h: &Hierarchy, ca: kofu::ca::profile::CaName) -> PathBuf {
     let path = env.path(&format!("{}.pem", ca.as_str()));
     std::fs::write(&path, kofu::ca::der_to_pem(&h.certs[&ca]).unwrap()).unwrap();
     path

@@ -27,6 +27,7 @@ pub fn state(env: &Env) -> AppState {
         font: Default::default(),
         ocsp: None,
         crls: Default::default(),
+        traffic: Default::default(),
     }
 }
 
@@ -99,7 +100,13 @@ async fn every_route_refuses_missing_credentials_and_wrong_roles() {
                     Access::AnyStaff => true,
                     Access::Roles(rs) => rs.contains(&role),
                     Access::Public => true,
-                    Access::Revocation => false,
+                    Access::Revocation | Access::Verifier => false,
+                };
+                // Staff credentials are not verifier credentials: not authenticated there.
+                let refusal = if matches!(r.access, Access::Revocation | Access::Verifier) {
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    StatusCode::FORBIDDEN
                 };
                 let status = test::call_service(
                     &app,
@@ -122,11 +129,9 @@ async fn every_route_refuses_missing_credentials_and_wrong_roles() {
                     }
                 } else {
                     assert_eq!(
-                        status,
-                        StatusCode::FORBIDDEN,
+                        status, refusal,
                         "{} {path} as {role:?} ({})",
-                        r.method,
-                        env.db.label
+                        r.method, env.db.label
                     );
                 }
             }

@@ -5,5 +5,8 @@ pub mod audit;
 pub mod batches;
 pub mod cards;
 pub mod certificates;
+pub mod linkage;
 pub mod me;
+pub mod openapi;
 pub mod users;
+pub mod verifiers;

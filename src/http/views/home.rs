@@ -45,7 +45,7 @@ fn menu(role: Role) -> Vec<MenuItem> {
         Role::Auditor => vec![m("監査ログ", Some("/audit"))],
         Role::Admin => vec![
             m("職員の管理（API: /api/v1/users）", None),
-            m("検証者の管理", None),
+            m("検証者の管理", Some("/verifiers")),
         ],
     }
 }

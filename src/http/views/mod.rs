@@ -8,6 +8,7 @@ pub mod home;
 pub mod login;
 pub mod password;
 pub mod verification;
+pub mod verifiers;
 
 use crate::error::{Error, Result};
 use actix_web::HttpResponse;

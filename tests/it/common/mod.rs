@@ -324,12 +324,26 @@ pub struct Server {
 impl Server {
     /// Start `cmd` (an `Env::command()` with whatever else the test needs) as `kofu serve`
     /// and wait until /healthz answers.
-    pub fn start(mut cmd: Command) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+    pub fn start(cmd: Command) -> Server {
+        Self::start_on(cmd, Self::free_ports::<1>()[0])
+    }
+
+    /// `n` distinct free loopback ports (held together while chosen, so never the same).
+    pub fn free_ports<const N: usize>() -> [u16; N] {
+        let held: Vec<std::net::TcpListener> = (0..N)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        std::array::from_fn(|i| held[i].local_addr().unwrap().port())
+    }
+
+    /// As [`Server::start`], with a TLS listener on another port as well; returns it.
+    pub fn start_with_tls(mut cmd: Command) -> (Server, u16) {
+        let [port, tls] = Self::free_ports::<2>();
+        cmd.env("KOFU_TLS_LISTEN", format!("127.0.0.1:{tls}"));
+        (Self::start_on(cmd, port), tls)
+    }
+
+    fn start_on(mut cmd: Command, port: u16) -> Server {
         let child = cmd
             .env("KOFU_LISTEN", format!("127.0.0.1:{port}"))
             .env("KOFU_PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"))

@@ -1,0 +1,855 @@
+//! Serial-number linkage for verifiers (SPEC §5): a verifier registers the signing
+//! certificates its users presented; for those only it may ask the linked authentication
+//! certificate (証明書紐付け), the newest signing certificate after renewals (新旧紐付け) and
+//! their statuses, and read the changes since a cursor.
+//!
+//! A serial the verifier did not register is answered exactly like a serial that does not
+//! exist. Nothing about the holder is ever returned: serials, statuses, reasons and times.
+//!
+//! The change feed is one sequence (`linkage_seq`): a registration takes the next value (the
+//! verifier's own "linked" entry), and every status change or renewal of a card's
+//! certificates is a `linkage_events` row; a verifier sees the events of cards it has
+//! registered a serial of. The counter's row lock orders writers, so a reader that reads the
+//! counter first and then everything up to it misses nothing and never sees a change twice.
+
+use crate::audit;
+use crate::ca::crl::Reason;
+use crate::ca::profile::CaName;
+use crate::ca::serial::Serial;
+use crate::db::DbConn;
+use crate::db::schema::{
+    certificate_links, certificates, counters, linkage_events, verifier_serials,
+};
+use crate::error::{Error, FieldError, Result};
+use crate::service::revocation::CertStatus;
+use crate::service::verifiers::VerifierIdentity;
+use chrono::{DateTime, TimeZone, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+
+/// Serials per register or query request.
+pub const MAX_SERIALS: usize = 10_000;
+/// Changes per download, at most (and by default).
+pub const MAX_CHANGES: i64 = 10_000;
+/// Serials bound per SQL statement (well under SQLite's parameter limit).
+const CHUNK: usize = 500;
+/// Serials of unregistered asks kept in the audit entry.
+const AUDIT_SERIALS: usize = 20;
+
+/// Check and normalise a list of serials (hex, optional colons; stored as upper-case hex).
+/// Every bad entry is named by its index; an over-long list is refused before any is read.
+pub fn parse_serials(list: &[String]) -> Result<Vec<String>> {
+    if list.is_empty() {
+        return Err(Error::bad("serials", "give at least one serial"));
+    }
+    if list.len() > MAX_SERIALS {
+        return Err(Error::bad(
+            "serials",
+            format!(
+                "at most {MAX_SERIALS} serials per request; this one has {} — split it",
+                list.len()
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    let mut errors = Vec::new();
+    for (i, s) in list.iter().enumerate() {
+        match Serial::from_hex(s.trim()) {
+            Ok(v) => out.push(v.to_hex()),
+            Err(e) => errors.push(FieldError {
+                line: None,
+                field: format!("serials[{i}]"),
+                message: match e {
+                    Error::BadInput { message, .. } => message,
+                    other => other.to_string(),
+                },
+            }),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    Ok(out)
+}
+
+/// Take `n` values of the linkage counter; returns the first.
+fn take_seq(conn: &mut DbConn, n: i64) -> Result<i64> {
+    let last: i64 = diesel::update(counters::table.filter(counters::name.eq("linkage_seq")))
+        .set(counters::value.eq(counters::value + n))
+        .returning(counters::value)
+        .get_result(conn)?;
+    Ok(last - n + 1)
+}
+
+fn current_seq(conn: &mut DbConn) -> Result<i64> {
+    Ok(counters::table
+        .filter(counters::name.eq("linkage_seq"))
+        .select(counters::value)
+        .first(conn)?)
+}
+
+/// Record a status change of a card's certificate (called by every status change, inside
+/// its transaction). `reason` None: a hold was lifted. Certificates not on a card
+/// (infrastructure) have no linkage.
+pub fn record_status(
+    conn: &mut DbConn,
+    certificate_id: i64,
+    reason: Option<Reason>,
+    now_s: i64,
+) -> Result<()> {
+    let card: Option<i64> = certificates::table
+        .find(certificate_id)
+        .select(certificates::card_id)
+        .first(conn)?;
+    let Some(card) = card else { return Ok(()) };
+    let seq = take_seq(conn, 1)?;
+    diesel::insert_into(linkage_events::table)
+        .values((
+            linkage_events::seq.eq(seq),
+            linkage_events::kind.eq(if reason.is_some() {
+                "revoked"
+            } else {
+                "hold_lifted"
+            }),
+            linkage_events::card_id.eq(card),
+            linkage_events::certificate_id.eq(certificate_id),
+            linkage_events::reason.eq(reason.map(Reason::code)),
+            linkage_events::at.eq(now_s),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Record a renewal old → new (inside the renewal's transaction).
+pub fn record_renewal(conn: &mut DbConn, old_id: i64, new_id: i64, now_s: i64) -> Result<()> {
+    let card: Option<i64> = certificates::table
+        .find(old_id)
+        .select(certificates::card_id)
+        .first(conn)?;
+    let Some(card) = card else { return Ok(()) };
+    let seq = take_seq(conn, 1)?;
+    diesel::insert_into(linkage_events::table)
+        .values((
+            linkage_events::seq.eq(seq),
+            linkage_events::kind.eq("renewed"),
+            linkage_events::card_id.eq(card),
+            linkage_events::certificate_id.eq(old_id),
+            linkage_events::new_certificate_id.eq(new_id),
+            linkage_events::at.eq(now_s),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn require_signing(v: &VerifierIdentity) -> Result<()> {
+    if v.may_use(CaName::Signing) {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(
+            "this verifier may not use signing-certificate data; ask the consortium office".into(),
+        ))
+    }
+}
+
+/// What a registration did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Registered {
+    /// Serials asked.
+    pub asked: usize,
+    /// Newly registered.
+    pub registered: usize,
+    /// Registered before (nothing changed for them).
+    pub already_registered: usize,
+    /// Serials that are not signing certificates written to a card (answered alike whether
+    /// they do not exist or are something else).
+    pub unknown: Vec<String>,
+}
+
+/// Register signing serials for a verifier (idempotent: a serial registered before keeps
+/// its first registration and its place in the change feed).
+pub fn register(
+    conn: &mut DbConn,
+    v: &VerifierIdentity,
+    serials: &[String],
+    now: DateTime<Utc>,
+) -> Result<Registered> {
+    require_signing(v)?;
+    let now_s = now.timestamp();
+    let wanted: Vec<&String> = {
+        let mut seen = HashSet::new();
+        serials.iter().filter(|s| seen.insert(*s)).collect()
+    };
+    conn.transaction(|c| {
+        let mut found: Vec<(i64, String, i64)> = Vec::with_capacity(wanted.len());
+        for part in wanted.chunks(CHUNK) {
+            let rows: Vec<(i64, String, Option<i64>)> = certificates::table
+                .filter(certificates::serial.eq_any(part.iter().copied()))
+                .filter(certificates::issuer.eq(CaName::Signing.as_str()))
+                .filter(certificates::profile.eq("signing"))
+                .filter(certificates::state.eq("issued"))
+                .filter(certificates::card_id.is_not_null())
+                .select((
+                    certificates::id,
+                    certificates::serial,
+                    certificates::card_id,
+                ))
+                .load(c)?;
+            found.extend(
+                rows.into_iter()
+                    .filter_map(|(id, s, card)| Some((id, s, card?))),
+            );
+        }
+        let known: HashSet<&str> = found.iter().map(|(_, s, _)| s.as_str()).collect();
+        let unknown: Vec<String> = wanted
+            .iter()
+            .filter(|s| !known.contains(s.as_str()))
+            .map(|s| (*s).clone())
+            .collect();
+        let mut already = HashSet::new();
+        for part in found.chunks(CHUNK) {
+            let ids: Vec<i64> = part.iter().map(|r| r.0).collect();
+            let rows: Vec<i64> = verifier_serials::table
+                .filter(verifier_serials::verifier_id.eq(v.id))
+                .filter(verifier_serials::certificate_id.eq_any(ids))
+                .select(verifier_serials::certificate_id)
+                .load(c)?;
+            already.extend(rows);
+        }
+        let fresh: Vec<&(i64, String, i64)> =
+            found.iter().filter(|r| !already.contains(&r.0)).collect();
+        if !fresh.is_empty() {
+            let first = take_seq(c, i64::try_from(fresh.len())?)?;
+            let rows: Vec<_> = fresh
+                .iter()
+                .zip(first..)
+                .map(|((id, _, card), seq)| {
+                    (
+                        verifier_serials::verifier_id.eq(v.id),
+                        verifier_serials::certificate_id.eq(*id),
+                        verifier_serials::card_id.eq(*card),
+                        verifier_serials::seq.eq(seq),
+                        verifier_serials::created_at.eq(now_s),
+                    )
+                })
+                .collect();
+            for part in rows.chunks(CHUNK) {
+                match c {
+                    DbConn::Sqlite(lite) => diesel::insert_into(verifier_serials::table)
+                        .values(part)
+                        .execute(lite)?,
+                    DbConn::Pg(pg) => diesel::insert_into(verifier_serials::table)
+                        .values(part)
+                        .execute(pg)?,
+                };
+            }
+        }
+        audit::append(
+            c,
+            now_s,
+            &v.actor(),
+            "linkage.register",
+            &format!("verifier:{}", v.id),
+            &format!(
+                "asked={} registered={} already={} unknown={}",
+                serials.len(),
+                fresh.len(),
+                already.len(),
+                unknown.len()
+            ),
+        )?;
+        Ok(Registered {
+            asked: serials.len(),
+            registered: fresh.len(),
+            already_registered: already.len(),
+            unknown,
+        })
+    })
+}
+
+/// A certificate's status as a verifier sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// Serial.
+    pub serial: String,
+    /// `good`, `held` (certificateHold) or `revoked`.
+    pub status: CertStatus,
+    /// RFC 5280 reason name when held or revoked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    /// When it was revoked or held (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+}
+
+/// The answer for one serial.
+#[derive(Debug, Clone, Serialize)]
+pub struct Answer {
+    /// The serial asked (normalised).
+    pub serial: String,
+    /// Whether the serial is one this verifier registered. When false nothing else is said:
+    /// the same answer as for a serial that does not exist.
+    pub found: bool,
+    /// Its status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<Status>,
+    /// The authentication certificate on the same card (if the verifier may use the
+    /// authentication CA's data).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authentication: Option<Status>,
+    /// The newest signing certificate after renewals (itself when never renewed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub newest_signing: Option<Status>,
+    /// The renewal chain after this serial, oldest first (empty when never renewed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renewals: Option<Vec<String>>,
+}
+
+impl Answer {
+    fn unknown(serial: String) -> Self {
+        Answer {
+            serial,
+            found: false,
+            certificate: None,
+            authentication: None,
+            newest_signing: None,
+            renewals: None,
+        }
+    }
+}
+
+type StatusRow = (i64, String, Option<i64>, Option<i32>);
+
+fn status_of(row: &StatusRow) -> Status {
+    let (_, serial, revoked_at, reason) = row;
+    Status {
+        serial: serial.clone(),
+        status: CertStatus::of(*reason),
+        reason: reason
+            .and_then(|r| Reason::from_code(r).ok())
+            .map(Reason::as_str),
+        revoked_at: revoked_at.and_then(rfc3339),
+    }
+}
+
+fn rfc3339(t: i64) -> Option<String> {
+    Utc.timestamp_opt(t, 0)
+        .single()
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+fn statuses_by_id(conn: &mut DbConn, ids: &[i64]) -> Result<HashMap<i64, StatusRow>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for part in ids.chunks(CHUNK) {
+        let rows: Vec<StatusRow> = certificates::table
+            .filter(certificates::id.eq_any(part))
+            .select((
+                certificates::id,
+                certificates::serial,
+                certificates::revoked_at,
+                certificates::revocation_reason,
+            ))
+            .load(conn)?;
+        out.extend(rows.into_iter().map(|r| (r.0, r)));
+    }
+    Ok(out)
+}
+
+/// Renewal chains: for each start id, the ids after it, oldest first.
+fn chains(conn: &mut DbConn, starts: &[i64]) -> Result<HashMap<i64, Vec<i64>>> {
+    let mut next_of: HashMap<i64, i64> = HashMap::new();
+    let mut frontier: Vec<i64> = starts.to_vec();
+    // A chain is a few renewals long (one per change of the four fields); the bound only
+    // guards against a cycle that the unique link columns already rule out.
+    for _ in 0..64 {
+        if frontier.is_empty() {
+            break;
+        }
+        let mut found = Vec::new();
+        for part in frontier.chunks(CHUNK) {
+            let rows: Vec<(i64, i64)> = certificate_links::table
+                .filter(certificate_links::old_certificate_id.eq_any(part))
+                .select((
+                    certificate_links::old_certificate_id,
+                    certificate_links::new_certificate_id,
+                ))
+                .load(conn)?;
+            found.extend(rows);
+        }
+        frontier = Vec::with_capacity(found.len());
+        for (old, new) in found {
+            if next_of.insert(old, new).is_none() {
+                frontier.push(new);
+            }
+        }
+    }
+    Ok(starts
+        .iter()
+        .map(|s| {
+            let mut chain = Vec::new();
+            let mut at = *s;
+            while let Some(n) = next_of.get(&at) {
+                chain.push(*n);
+                at = *n;
+                if chain.len() > 64 {
+                    break;
+                }
+            }
+            (*s, chain)
+        })
+        .collect())
+}
+
+/// Audit entries a read produced (written by the caller on the write connection, after the
+/// read connection is given back).
+pub type AuditItems = Vec<(&'static str, String, String)>;
+
+/// Write audit entries for a verifier.
+pub fn audit(
+    write: &mut DbConn,
+    v: &VerifierIdentity,
+    items: &AuditItems,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let items: Vec<(&str, String, String)> = items
+        .iter()
+        .map(|(a, t, d)| (*a, t.clone(), d.clone()))
+        .collect();
+    audit::append_many(write, now.timestamp(), &v.actor(), &items)?;
+    Ok(())
+}
+
+/// Answer a batch of (normalised) serials for a verifier, in the order asked, with the
+/// audit entries to write: the request, and the serials it did not register (an attempt
+/// the auditor sees; the verifier learns nothing).
+pub fn query(
+    read: &mut DbConn,
+    v: &VerifierIdentity,
+    serials: &[String],
+) -> Result<(Vec<Answer>, AuditItems)> {
+    require_signing(v)?;
+    let auth = v.may_use(CaName::Authentication);
+    // Registered serials of this verifier among those asked: (id, serial, card).
+    let mut mine: HashMap<String, (i64, i64)> = HashMap::with_capacity(serials.len());
+    let answers = read.transaction(|c| {
+        // Two plain lookups (by serial, then by the registration's key) rather than a join,
+        // so that the plan never depends on table statistics.
+        for part in serials.chunks(CHUNK) {
+            let certs: Vec<(i64, String)> = certificates::table
+                .filter(certificates::serial.eq_any(part))
+                .select((certificates::id, certificates::serial))
+                .load(c)?;
+            let ids: Vec<i64> = certs.iter().map(|(id, _)| *id).collect();
+            let registered: HashMap<i64, i64> = verifier_serials::table
+                .filter(verifier_serials::verifier_id.eq(v.id))
+                .filter(verifier_serials::certificate_id.eq_any(&ids))
+                .select((verifier_serials::certificate_id, verifier_serials::card_id))
+                .load::<(i64, i64)>(c)?
+                .into_iter()
+                .collect();
+            mine.extend(
+                certs
+                    .into_iter()
+                    .filter_map(|(id, s)| registered.get(&id).map(|card| (s, (id, *card)))),
+            );
+        }
+        let ids: Vec<i64> = mine.values().map(|(id, _)| *id).collect();
+        let chain = chains(c, &ids)?;
+        let mut wanted: Vec<i64> = ids.clone();
+        wanted.extend(chain.values().flatten().copied());
+        // Authentication certificates of the cards (issued ones; the newest if several).
+        let mut auth_of: HashMap<i64, i64> = HashMap::new();
+        if auth {
+            let cards: Vec<i64> = mine.values().map(|(_, card)| *card).collect();
+            for part in cards.chunks(CHUNK) {
+                let rows: Vec<(i64, Option<i64>)> = certificates::table
+                    .filter(certificates::card_id.eq_any(part))
+                    .filter(certificates::profile.eq("authentication"))
+                    .filter(certificates::state.eq("issued"))
+                    .select((certificates::id, certificates::card_id))
+                    .order(certificates::id.asc())
+                    .load(c)?;
+                for (id, card) in rows {
+                    if let Some(card) = card {
+                        auth_of.insert(card, id);
+                    }
+                }
+            }
+            wanted.extend(auth_of.values().copied());
+        }
+        let status = statuses_by_id(c, &wanted)?;
+        let get = |id: &i64| status.get(id).map(status_of);
+        Ok::<_, Error>(
+            serials
+                .iter()
+                .map(|s| match mine.get(s) {
+                    None => Answer::unknown(s.clone()),
+                    Some((id, card)) => {
+                        let after = chain.get(id).cloned().unwrap_or_default();
+                        let newest = after.last().unwrap_or(id);
+                        let renewals = after
+                            .iter()
+                            .filter_map(|i| status.get(i).map(|r| r.1.clone()))
+                            .collect();
+                        Answer {
+                            serial: s.clone(),
+                            found: true,
+                            certificate: get(id),
+                            authentication: auth_of.get(card).and_then(get),
+                            newest_signing: get(newest),
+                            renewals: Some(renewals),
+                        }
+                    }
+                })
+                .collect::<Vec<_>>(),
+        )
+    })?;
+    let unanswered: Vec<&String> = answers
+        .iter()
+        .filter(|a| !a.found)
+        .map(|a| &a.serial)
+        .collect();
+    let mut entries = vec![(
+        "linkage.query",
+        format!("verifier:{}", v.id),
+        format!(
+            "asked={} answered={}",
+            serials.len(),
+            serials.len() - unanswered.len()
+        ),
+    )];
+    if !unanswered.is_empty() {
+        // Which of them exist (registered by another verifier, or never registered): the
+        // verifier is told nothing, the auditor is.
+        let mut existing = 0usize;
+        for part in unanswered.chunks(CHUNK) {
+            let n: i64 = certificates::table
+                .filter(certificates::serial.eq_any(part.iter().copied()))
+                .count()
+                .get_result(read)?;
+            existing += usize::try_from(n)?;
+        }
+        let shown: Vec<&str> = unanswered
+            .iter()
+            .take(AUDIT_SERIALS)
+            .map(|s| s.as_str())
+            .collect();
+        entries.push((
+            "linkage.unregistered",
+            format!("verifier:{}", v.id),
+            format!(
+                "count={} existing={existing} serials={}{}",
+                unanswered.len(),
+                shown.join(","),
+                if unanswered.len() > AUDIT_SERIALS {
+                    ",…"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
+    Ok((answers, entries))
+}
+
+/// One entry of the change feed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    /// Resume after this entry by passing it as `cursor`.
+    pub cursor: String,
+    /// `linked` (a registration: the signing serial and its authentication serial),
+    /// `renewed` (serial → related_serial), `revoked` (reason; certificateHold is a
+    /// suspension) or `hold_lifted`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The certificate concerned.
+    pub serial: String,
+    /// `signing` or `authentication`.
+    pub certificate: &'static str,
+    /// linked: the authentication serial; renewed: the new signing serial.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub related_serial: Option<String>,
+    /// RFC 5280 reason (revoked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
+/// A page of the change feed.
+#[derive(Debug, Clone)]
+pub struct Changes {
+    /// The entries, in order.
+    pub entries: Vec<Change>,
+    /// Where the next download starts (after the last entry, or after everything this one
+    /// looked at when there were fewer than asked).
+    pub next_cursor: String,
+}
+
+/// Parse a cursor given back by a verifier.
+pub fn parse_cursor(s: Option<&str>) -> Result<i64> {
+    match s.map(str::trim) {
+        None | Some("") => Ok(0),
+        Some(s) => s
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| {
+                Error::bad(
+                    "cursor",
+                    format!("{s:?} is not a cursor kofu gave out; start without one or use next_cursor of the last download"),
+                )
+            }),
+    }
+}
+
+/// The changes after `cursor` for a verifier, at most `limit`.
+pub fn changes(
+    read: &mut DbConn,
+    v: &VerifierIdentity,
+    cursor: i64,
+    limit: i64,
+) -> Result<(Changes, AuditItems)> {
+    require_signing(v)?;
+    if !(1..=MAX_CHANGES).contains(&limit) {
+        return Err(Error::bad("limit", format!("between 1 and {MAX_CHANGES}")));
+    }
+    let auth = v.may_use(CaName::Authentication);
+    let page = read.transaction(|c| {
+        // The counter first: everything up to it is committed (see the module comment).
+        let upto = current_seq(c)?;
+        if cursor > upto {
+            return Err(Error::bad(
+                "cursor",
+                format!("{cursor} is ahead of the feed; use next_cursor of the last download"),
+            ));
+        }
+        let regs: Vec<(i64, i64, i64, i64)> = verifier_serials::table
+            .filter(verifier_serials::verifier_id.eq(v.id))
+            .filter(verifier_serials::seq.gt(cursor))
+            .filter(verifier_serials::seq.le(upto))
+            .select((
+                verifier_serials::seq,
+                verifier_serials::certificate_id,
+                verifier_serials::card_id,
+                verifier_serials::created_at,
+            ))
+            .order(verifier_serials::seq.asc())
+            .limit(limit)
+            .load(c)?;
+        type EventRow = (i64, String, i64, i64, Option<i64>, Option<i32>, i64);
+        let events: Vec<EventRow> = linkage_events::table
+            .filter(linkage_events::seq.gt(cursor))
+            .filter(linkage_events::seq.le(upto))
+            .filter(diesel::dsl::exists(
+                verifier_serials::table
+                    .filter(verifier_serials::verifier_id.eq(v.id))
+                    .filter(verifier_serials::card_id.eq(linkage_events::card_id)),
+            ))
+            .select((
+                linkage_events::seq,
+                linkage_events::kind,
+                linkage_events::card_id,
+                linkage_events::certificate_id,
+                linkage_events::new_certificate_id,
+                linkage_events::reason,
+                linkage_events::at,
+            ))
+            .order(linkage_events::seq.asc())
+            .limit(limit)
+            .load(c)?;
+        // Merge the two by seq and keep the first `limit`.
+        enum Item {
+            Reg((i64, i64, i64, i64)),
+            Ev(EventRow),
+        }
+        let mut items: Vec<(i64, Item)> = regs
+            .into_iter()
+            .map(|r| (r.0, Item::Reg(r)))
+            .chain(events.into_iter().map(|e| (e.0, Item::Ev(e))))
+            .collect();
+        items.sort_by_key(|(seq, _)| *seq);
+        let full = items.len() >= usize::try_from(limit)?;
+        items.truncate(usize::try_from(limit)?);
+        // Serials and profiles of every certificate mentioned.
+        let mut ids: HashSet<i64> = HashSet::new();
+        let mut cards: Vec<i64> = Vec::new();
+        for (_, it) in &items {
+            match it {
+                Item::Reg((_, cert, card, _)) => {
+                    ids.insert(*cert);
+                    cards.push(*card);
+                }
+                Item::Ev(e) => {
+                    ids.insert(e.3);
+                    if let Some(n) = e.4 {
+                        ids.insert(n);
+                    }
+                }
+            }
+        }
+        let mut auth_of: HashMap<i64, i64> = HashMap::new();
+        if auth {
+            for part in cards.chunks(CHUNK) {
+                let rows: Vec<(i64, Option<i64>)> = certificates::table
+                    .filter(certificates::card_id.eq_any(part))
+                    .filter(certificates::profile.eq("authentication"))
+                    .filter(certificates::state.eq("issued"))
+                    .select((certificates::id, certificates::card_id))
+                    .order(certificates::id.asc())
+                    .load(c)?;
+                for (id, card) in rows {
+                    if let Some(card) = card {
+                        auth_of.insert(card, id);
+                        ids.insert(id);
+                    }
+                }
+            }
+        }
+        let ids: Vec<i64> = ids.into_iter().collect();
+        let mut info: HashMap<i64, (String, String)> = HashMap::new();
+        for part in ids.chunks(CHUNK) {
+            let rows: Vec<(i64, String, String)> = certificates::table
+                .filter(certificates::id.eq_any(part))
+                .select((
+                    certificates::id,
+                    certificates::serial,
+                    certificates::profile,
+                ))
+                .load(c)?;
+            info.extend(rows.into_iter().map(|(id, s, p)| (id, (s, p))));
+        }
+        let serial = |id: i64| info.get(&id).map(|x| x.0.clone()).unwrap_or_default();
+        let which = |id: i64| match info.get(&id).map(|x| x.1.as_str()) {
+            Some("authentication") => "authentication",
+            _ => "signing",
+        };
+        let mut entries = Vec::with_capacity(items.len());
+        let mut last = cursor;
+        for (seq, it) in items {
+            last = seq;
+            let change = match it {
+                Item::Reg((_, cert, card, at)) => Change {
+                    cursor: seq.to_string(),
+                    kind: "linked",
+                    serial: serial(cert),
+                    certificate: "signing",
+                    related_serial: auth_of.get(&card).map(|a| serial(*a)),
+                    reason: None,
+                    at: rfc3339(at).unwrap_or_default(),
+                },
+                Item::Ev((_, kind, _, cert, new, reason, at)) => {
+                    let which = which(cert);
+                    if which == "authentication" && !auth {
+                        continue;
+                    }
+                    let kind = match kind.as_str() {
+                        "renewed" => "renewed",
+                        "hold_lifted" => "hold_lifted",
+                        _ => "revoked",
+                    };
+                    Change {
+                        cursor: seq.to_string(),
+                        kind,
+                        serial: serial(cert),
+                        certificate: which,
+                        related_serial: new.map(serial),
+                        reason: reason
+                            .and_then(|r| Reason::from_code(r).ok())
+                            .map(Reason::as_str),
+                        at: rfc3339(at).unwrap_or_default(),
+                    }
+                }
+            };
+            entries.push(change);
+        }
+        let next = if full { last } else { upto };
+        Ok(Changes {
+            entries,
+            next_cursor: next.to_string(),
+        })
+    })?;
+    let items = vec![(
+        "linkage.changes",
+        format!("verifier:{}", v.id),
+        format!(
+            "cursor={cursor} entries={} next={}",
+            page.entries.len(),
+            page.next_cursor
+        ),
+    )];
+    Ok((page, items))
+}
+
+/// The feed as CSV (header line first).
+pub fn to_csv(changes: &[Change]) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "cursor",
+        "type",
+        "serial",
+        "certificate",
+        "related_serial",
+        "reason",
+        "at",
+    ])
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    for ch in changes {
+        w.write_record([
+            ch.cursor.as_str(),
+            ch.kind,
+            ch.serial.as_str(),
+            ch.certificate,
+            ch.related_serial.as_deref().unwrap_or(""),
+            ch.reason.unwrap_or(""),
+            ch.at.as_str(),
+        ])
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    }
+    w.into_inner().map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// The feed as JSON lines.
+pub fn to_json_lines(changes: &[Change]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(changes.len() * 160);
+    for ch in changes {
+        serde_json::to_writer(&mut out, ch).map_err(|e| Error::Internal(e.to_string()))?;
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_lists() {
+        let ok = parse_serials(&["01:ab".into(), " 7F ".into()]).unwrap();
+        assert_eq!(ok, vec!["01AB", "7F"]);
+        match parse_serials(&["zz".into(), "01".into(), "80".into()]) {
+            Err(Error::Invalid(list)) => {
+                let fields: Vec<&str> = list.iter().map(|e| e.field.as_str()).collect();
+                assert_eq!(fields, vec!["serials[0]", "serials[2]"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse_serials(&[]).is_err());
+        let many = vec!["01".to_string(); MAX_SERIALS + 1];
+        match parse_serials(&many) {
+            Err(Error::BadInput { field, message }) => {
+                assert_eq!(field, "serials");
+                assert!(message.contains("10000"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn cursors() {
+        assert_eq!(parse_cursor(None).unwrap(), 0);
+        assert_eq!(parse_cursor(Some("42")).unwrap(), 42);
+        assert!(parse_cursor(Some("-1")).is_err());
+        assert!(parse_cursor(Some("abc")).is_err());
+    }
+}
