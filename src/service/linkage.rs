@@ -355,6 +355,22 @@ fn statuses_by_id(conn: &mut DbConn, ids: &[i64]) -> Result<HashMap<i64, StatusR
     Ok(out)
 }
 
+/// The authentication certificate of each card (issued; the newest if there are several).
+fn authentication_of(conn: &mut DbConn, cards: &[i64]) -> Result<HashMap<i64, i64>> {
+    let mut out = HashMap::with_capacity(cards.len());
+    for part in cards.chunks(CHUNK) {
+        let rows: Vec<(i64, Option<i64>)> = certificates::table
+            .filter(certificates::card_id.eq_any(part))
+            .filter(certificates::profile.eq("authentication"))
+            .filter(certificates::state.eq("issued"))
+            .select((certificates::id, certificates::card_id))
+            .order(certificates::id.asc())
+            .load(conn)?;
+        out.extend(rows.into_iter().filter_map(|(id, card)| Some((card?, id))));
+    }
+    Ok(out)
+}
+
 /// Renewal chains: for each start id, the ids after it, oldest first.
 fn chains(conn: &mut DbConn, starts: &[i64]) -> Result<HashMap<i64, Vec<i64>>> {
     let mut next_of: HashMap<i64, i64> = HashMap::new();
@@ -458,25 +474,13 @@ pub fn query(
         let mut wanted: Vec<i64> = ids.clone();
         wanted.extend(chain.values().flatten().copied());
         // Authentication certificates of the cards (issued ones; the newest if several).
-        let mut auth_of: HashMap<i64, i64> = HashMap::new();
-        if auth {
+        let auth_of = if auth {
             let cards: Vec<i64> = mine.values().map(|(_, card)| *card).collect();
-            for part in cards.chunks(CHUNK) {
-                let rows: Vec<(i64, Option<i64>)> = certificates::table
-                    .filter(certificates::card_id.eq_any(part))
-                    .filter(certificates::profile.eq("authentication"))
-                    .filter(certificates::state.eq("issued"))
-                    .select((certificates::id, certificates::card_id))
-                    .order(certificates::id.asc())
-                    .load(c)?;
-                for (id, card) in rows {
-                    if let Some(card) = card {
-                        auth_of.insert(card, id);
-                    }
-                }
-            }
-            wanted.extend(auth_of.values().copied());
-        }
+            authentication_of(c, &cards)?
+        } else {
+            HashMap::new()
+        };
+        wanted.extend(auth_of.values().copied());
         let status = statuses_by_id(c, &wanted)?;
         let get = |id: &i64| status.get(id).map(status_of);
         Ok::<_, Error>(
@@ -688,24 +692,12 @@ pub fn changes(
                 }
             }
         }
-        let mut auth_of: HashMap<i64, i64> = HashMap::new();
-        if auth {
-            for part in cards.chunks(CHUNK) {
-                let rows: Vec<(i64, Option<i64>)> = certificates::table
-                    .filter(certificates::card_id.eq_any(part))
-                    .filter(certificates::profile.eq("authentication"))
-                    .filter(certificates::state.eq("issued"))
-                    .select((certificates::id, certificates::card_id))
-                    .order(certificates::id.asc())
-                    .load(c)?;
-                for (id, card) in rows {
-                    if let Some(card) = card {
-                        auth_of.insert(card, id);
-                        ids.insert(id);
-                    }
-                }
-            }
-        }
+        let auth_of = if auth {
+            authentication_of(c, &cards)?
+        } else {
+            HashMap::new()
+        };
+        ids.extend(auth_of.values().copied());
         let ids: Vec<i64> = ids.into_iter().collect();
         let mut info: HashMap<i64, (String, String)> = HashMap::new();
         for part in ids.chunks(CHUNK) {

@@ -15,7 +15,7 @@ use kofu::service::delivery::{self, Event};
 use kofu::service::revocation::{self, Action, By};
 use kofu::service::users::Role;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// ca.toml with public revocation data and `shards` CRL partitions.
 fn ca_config(env: &Env, shards: u16) -> PathBuf {
@@ -778,55 +778,8 @@ fn loss_hold_lift_revoke_and_the_change_feed_as_verifiers_see_them() {
 
         // The holder's own renewal of a good certificate (card 1, at the counter, CLI):
         // the old one is superseded.
-        let app1 = kofu::db::models::application::ApplicationRow::get(
-            &mut env.conn(),
-            cards[1].application_id,
-        )
-        .unwrap()
-        .unwrap();
-        diesel::insert_into(applications::table)
-            .values((
-                applications::reference.eq("KF-RENEW-00001"),
-                applications::kind.eq("renewal"),
-                applications::state.eq("verified"),
-                applications::municipality_code.eq(&app1.municipality_code),
-                applications::delivery.eq(&app1.delivery),
-                applications::form_application.eq(true),
-                applications::form_power_of_attorney.eq(true),
-                applications::form_consent.eq(true),
-                applications::pii.eq(&app1.pii),
-                applications::created_by.eq(app1.created_by),
-                applications::created_at.eq(now().timestamp()),
-                applications::updated_at.eq(now().timestamp()),
-                applications::previous_application_id.eq(app1.id),
-                applications::card_id.eq(cards[1].id),
-            ))
-            .execute(&mut *env.conn())
-            .unwrap();
-        let mut renew = env
-            .command()
-            .env("KOFU_CA_CONFIG", &conf)
-            .env("SOFTHSM2_CONF", &tokens)
-            .env("KOFU_CARD_MODULE", crate::pkcs11::softhsm_module())
-            .env("KOFU_CARD_KEYGEN", "software")
-            .args(["card", "renew", &number(1)])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        {
-            use std::io::Write;
-            let mut stdin = renew.stdin.take().unwrap();
-            writeln!(stdin, "{}", pins[1]).unwrap();
-        }
-        let out = renew.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(String::from_utf8_lossy(&out.stdout).contains("superseded"));
+        let printed = crate::verifiers::renew(env, &conf, &cards[1], &pins[1], "KF-RENEW-00001");
+        assert!(printed.contains("superseded"), "{printed}");
         let superseded = (0..50)
             .map(|_| {
                 // The server follows the database's status changes once a second.

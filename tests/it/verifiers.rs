@@ -134,8 +134,8 @@ fn api(
 }
 
 /// Renew card `card`'s signing certificate at the counter (`kofu card renew`, holder's
-/// PIN), after a renewal application checked by the clerk.
-fn renew(env: &Env, conf: &Path, card: &CardRow, pin: &str, reference: &str) {
+/// PIN), after a renewal application checked by the clerk; returns what the command printed.
+pub fn renew(env: &Env, conf: &Path, card: &CardRow, pin: &str, reference: &str) -> String {
     let app =
         kofu::db::models::application::ApplicationRow::get(&mut env.conn(), card.application_id)
             .unwrap()
@@ -181,6 +181,7 @@ fn renew(env: &Env, conf: &Path, card: &CardRow, pin: &str, reference: &str) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Serials of a card's issued certificates of one profile, oldest first.
