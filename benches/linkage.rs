@@ -81,7 +81,8 @@ fn populate(dir: &Path, n: u64) {
     let now_s = now.timestamp();
     let (nb, na) = (now_s - 86_400 * 30, now_s + 86_400 * 365 * 5);
     // Cards are not part of what is measured: the certificates point at card ids without
-    // card rows (foreign keys off while populating). Rows are as wide as real ones.
+    // card rows (foreign keys off while populating). Rows are as wide as real ones; serials
+    // start 7A (first signing), 7B (authentication), 7C (renewed signing).
     let series =
         format!("WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n})");
     let cert = |prefix: &str, issuer: &str, profile: &str, filter: &str, revoked: &str| {
@@ -97,22 +98,22 @@ fn populate(dir: &Path, n: u64) {
         "PRAGMA foreign_keys = OFF".to_string(),
         "BEGIN".to_string(),
         cert(
-            "01",
+            "7A",
             "signing",
             "signing",
             "1",
             &format!("CASE WHEN i % 10 = 0 THEN {now_s} END, CASE WHEN i % 10 = 0 THEN 4 END"),
         ),
-        cert("02", "authentication", "authentication", "1", "NULL, NULL"),
-        cert("03", "signing", "signing", "i % 10 = 0", "NULL, NULL"),
+        cert("7B", "authentication", "authentication", "1", "NULL, NULL"),
+        cert("7C", "signing", "signing", "i % 10 = 0", "NULL, NULL"),
         format!(
             "INSERT INTO certificate_links (old_certificate_id, new_certificate_id, created_at) \
              SELECT o.id, r.id, {now_s} FROM certificates o JOIN certificates r \
-               ON r.serial = '03' || substr(o.serial, 3) WHERE o.serial LIKE '01%' AND o.card_id % 10 = 0"
+               ON r.serial = '7C' || substr(o.serial, 3) WHERE o.serial LIKE '7A%' AND o.card_id % 10 = 0"
         ),
         format!(
             "INSERT INTO verifier_serials (verifier_id, certificate_id, card_id, seq, created_at) \
-             SELECT {}, id, card_id, card_id, {now_s} FROM certificates WHERE serial LIKE '01%'",
+             SELECT {}, id, card_id, card_id, {now_s} FROM certificates WHERE serial LIKE '7A%' AND card_id IS NOT NULL",
             v.id
         ),
         format!("UPDATE counters SET value = {n} WHERE name = 'linkage_seq'"),
@@ -124,7 +125,7 @@ fn populate(dir: &Path, n: u64) {
     }
     let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join("serials.txt")).unwrap());
     for i in 1..=n {
-        writeln!(f, "01{i:030X}").unwrap();
+        writeln!(f, "7A{i:030X}").unwrap();
     }
     f.flush().unwrap();
     println!("populated cards={n} registered={n} renewed={}", n / 10);
