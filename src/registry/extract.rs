@@ -432,31 +432,7 @@ pub fn import_extract(
     }
 
     let validated = started.elapsed();
-    // Seal in parallel: encryption and keyed hashes are most of the work.
     let now_s = now.timestamp();
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = rows.len().div_ceil(workers).max(1);
-    let sealed: Vec<NewResident> = std::thread::scope(|s| {
-        let handles: Vec<_> = rows
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    let mut sealer = key.sealer()?;
-                    part.iter()
-                        .map(|(r, st)| seal_resident(key, &mut sealer, r, *st, now_s))
-                        .collect::<Result<Vec<_>>>()
-                })
-            })
-            .collect();
-        let mut out = Vec::with_capacity(rows.len());
-        for h in handles {
-            out.extend(
-                h.join()
-                    .map_err(|_| Error::Internal("sealing thread panicked".into()))??,
-            );
-        }
-        Ok::<_, Error>(out)
-    })?;
     let municipalities: BTreeSet<&str> = rows
         .iter()
         .map(|(r, _)| r.municipality_code.as_str())
@@ -467,33 +443,108 @@ pub fn import_extract(
         .collect::<Vec<_>>()
         .join(",");
 
-    let sealed_at = started.elapsed();
+    // Sealing (encryption and keyed hashes) and storing overlap: sealing threads hand
+    // chunks to this thread, which writes them while the next ones are sealed. Storing is
+    // one connection's work, so it gets a core to itself and sealing the others (at least
+    // one).
+    let sealers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .saturating_sub(1)
+        .max(1);
+    let chunks: Vec<&[(ResidentRecord, RegistryStatus)]> = rows.chunks(SEAL_CHUNK).collect();
     bulk_cache(conn, true)?;
-    let stored = conn.transaction(|c| {
-        // Known residents (by keyed resident code) are updated; new ones batch-inserted.
+    let mut timing = StoreTiming::default();
+    let stored = std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<NewResident>>>(2 * sealers);
+        let mut handles = Vec::with_capacity(sealers);
+        for w in 0..sealers {
+            let (tx, mine) = (tx.clone(), chunks.iter().skip(w).step_by(sealers));
+            handles.push(s.spawn(move || {
+                let mut sealer = match key.sealer() {
+                    Ok(x) => x,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                for part in mine {
+                    let sealed = part
+                        .iter()
+                        .map(|(r, st)| seal_resident(key, &mut sealer, r, *st, now_s))
+                        .collect::<Result<Vec<_>>>();
+                    let failed = sealed.is_err();
+                    // A closed channel means the store gave up: stop sealing.
+                    if tx.send(sealed).is_err() || failed {
+                        return;
+                    }
+                }
+            }));
+        }
+        drop(tx);
+        let stored = store_residents(
+            conn,
+            rx,
+            rows.len(),
+            &municipalities,
+            &target,
+            actor,
+            now_s,
+            &mut timing,
+        );
+        for h in handles {
+            h.join()
+                .map_err(|_| Error::Internal("sealing thread panicked".into()))?;
+        }
+        stored
+    });
+    bulk_cache(conn, false)?;
+    let counts = stored?;
+    tracing::info!(
+        rows = counts.0 + counts.1,
+        validate_ms = validated.as_millis() as u64,
+        seal_and_store_ms = (started.elapsed() - validated).as_millis() as u64,
+        first_chunk_ms = timing.first_chunk.map_or(0, |t| t.as_millis() as u64),
+        index_ms = timing.index.as_millis() as u64,
+        "registry extract imported"
+    );
+    Ok(ImportSummary {
+        rows: counts.0 + counts.1,
+    })
+}
+
+/// Residents sealed per chunk handed from the sealing threads to the store.
+const SEAL_CHUNK: usize = 8192;
+
+/// When the store received its first chunk, and how long the index builds took.
+#[derive(Default)]
+struct StoreTiming {
+    first_chunk: Option<std::time::Duration>,
+    index: std::time::Duration,
+}
+
+/// Store sealed residents as they arrive, in one transaction: known residents (by keyed
+/// resident code) are updated, new ones inserted. Fewer than `expected` (a sealing thread
+/// that stopped) rolls everything back. Returns (new, updated).
+#[allow(clippy::too_many_arguments)]
+fn store_residents(
+    conn: &mut DbConn,
+    chunks: std::sync::mpsc::Receiver<Result<Vec<NewResident>>>,
+    expected: usize,
+    municipalities: &BTreeSet<&str>,
+    target: &str,
+    actor: &Actor,
+    now_s: i64,
+    timing: &mut StoreTiming,
+) -> Result<(usize, usize)> {
+    let started = std::time::Instant::now();
+    conn.transaction(|c| {
         let mut known: HashMap<(String, Vec<u8>), i64> = HashMap::new();
-        for m in &municipalities {
+        for m in municipalities {
             let rows: Vec<(i64, Vec<u8>)> = residents::table
                 .filter(residents::municipality_code.eq(*m))
                 .select((residents::id, residents::resident_key))
                 .load(c)?;
             known.extend(rows.into_iter().map(|(id, k)| (((*m).to_string(), k), id)));
-        }
-        let (existing, fresh): (Vec<&NewResident>, Vec<&NewResident>) =
-            sealed.iter().partition(|r| {
-                known.contains_key(&(r.municipality_code.clone(), r.resident_key.clone()))
-            });
-        for r in &existing {
-            let id = known[&(r.municipality_code.clone(), r.resident_key.clone())];
-            diesel::update(residents::table.find(id))
-                .set((
-                    residents::status.eq(&r.status),
-                    residents::dob_key.eq(&r.dob_key),
-                    residents::name_key.eq(&r.name_key),
-                    residents::pii.eq(&r.pii),
-                    residents::updated_at.eq(r.updated_at),
-                ))
-                .execute(c)?;
         }
         // Into an empty table, build the indexes after the rows (a sorted build instead of
         // a million random B-tree inserts); duplicates were already refused line by line.
@@ -503,52 +554,74 @@ pub fn import_extract(
                 diesel::sql_query(format!("DROP INDEX {name}")).execute(c)?;
             }
         }
-        match c {
-            DbConn::Sqlite(lite) => {
-                for r in &fresh {
-                    diesel::insert_into(residents::table)
-                        .values(*r)
-                        .execute(lite)?;
+        let (mut fresh_n, mut updated_n) = (0usize, 0usize);
+        for chunk in chunks.iter() {
+            let chunk = chunk?;
+            if timing.first_chunk.is_none() {
+                timing.first_chunk = Some(started.elapsed());
+            }
+            let mut fresh = Vec::with_capacity(chunk.len());
+            for r in &chunk {
+                match known.get(&(r.municipality_code.clone(), r.resident_key.clone())) {
+                    Some(id) => {
+                        diesel::update(residents::table.find(*id))
+                            .set((
+                                residents::status.eq(&r.status),
+                                residents::dob_key.eq(&r.dob_key),
+                                residents::name_key.eq(&r.name_key),
+                                residents::pii.eq(&r.pii),
+                                residents::updated_at.eq(r.updated_at),
+                            ))
+                            .execute(c)?;
+                        updated_n += 1;
+                    }
+                    None => fresh.push(r),
                 }
             }
-            DbConn::Pg(pg) => {
-                for part in fresh.chunks(500) {
-                    diesel::insert_into(residents::table)
-                        .values(part.to_vec())
-                        .execute(pg)?;
+            fresh_n += fresh.len();
+            match c {
+                DbConn::Sqlite(lite) => {
+                    for r in fresh {
+                        diesel::insert_into(residents::table)
+                            .values(r)
+                            .execute(lite)?;
+                    }
+                }
+                DbConn::Pg(pg) => {
+                    for part in fresh.chunks(500) {
+                        diesel::insert_into(residents::table)
+                            .values(part.iter().copied().cloned().collect::<Vec<_>>())
+                            .execute(pg)?;
+                    }
                 }
             }
         }
+        if fresh_n + updated_n != expected {
+            return Err(Error::Internal(format!(
+                "sealing stopped after {} of {expected} residents; nothing was imported",
+                fresh_n + updated_n
+            )));
+        }
+        let indexing = std::time::Instant::now();
         if rebuild {
             for (_, create) in RESIDENT_INDEXES {
                 diesel::sql_query(create).execute(c)?;
             }
         }
+        timing.index = indexing.elapsed();
         audit::append(
             c,
             now_s,
             actor,
             "registry.import",
-            &target,
+            target,
             &format!(
-                "rows={} new={} updated={}",
-                sealed.len(),
-                fresh.len(),
-                existing.len()
+                "rows={} new={fresh_n} updated={updated_n}",
+                fresh_n + updated_n
             ),
         )?;
-        Ok::<_, Error>(())
-    });
-    bulk_cache(conn, false)?;
-    stored?;
-    tracing::info!(
-        rows = sealed.len(),
-        validate_ms = validated.as_millis() as u64,
-        seal_ms = (sealed_at - validated).as_millis() as u64,
-        store_ms = (started.elapsed() - sealed_at).as_millis() as u64,
-        "registry extract imported"
-    );
-    Ok(ImportSummary { rows: sealed.len() })
+        Ok::<_, Error>((fresh_n, updated_n))
+    })
 }
 
 struct Change {
