@@ -10,7 +10,7 @@ use actix_web::{HttpMessage, web};
 
 /// Routes for verifiers: a client certificate (TLS listener) or a verifier token, a verifier
 /// that is active, a credential that is not revoked, the CA's data allowed to it, and the
-/// rate limit. Refusals of a known credential are audited; OCSP requests are counted per
+/// rate limit. Refusals of a known credential are audited (within its rate limit); OCSP requests are counted per
 /// verifier (audited in bulk by the worker), CRL downloads audited one by one, linkage
 /// requests by their handlers.
 pub(super) async fn verifier_gate(
@@ -45,20 +45,21 @@ pub(super) async fn verifier_gate(
                 &Error::Unauthenticated,
             )));
         }
-        Admission::Refuse {
-            verifier_id,
-            name,
-            why,
-        } => {
+        Admission::Refuse { verifier, why } => {
+            // Over its rate limit, a refused verifier gets 429 and is counted, not audited
+            // one by one: a revoked credential hammering kofu cannot flood the audit log.
+            if let Err(e) = state.traffic.admit(&verifier, std::time::Instant::now()) {
+                return Ok(req.into_response(actix_web::ResponseError::error_response(&e)));
+            }
             let target = format!("{} {pattern}", req.method());
             state
                 .with_write(move |c| {
                     crate::audit::append(
                         c,
                         now.timestamp(),
-                        &crate::audit::Actor::new(format!("verifier:{name}"), "verifier"),
+                        &verifier.actor(),
                         "verifier.refused",
-                        &format!("verifier:{verifier_id}"),
+                        &format!("verifier:{}", verifier.id),
                         &format!("{why}; {target}"),
                     )
                 })

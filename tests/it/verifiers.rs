@@ -688,6 +688,16 @@ fn verifiers_over_mutual_tls_and_tokens() {
         assert_eq!(status, 429, "{v}");
         assert!(headers.to_lowercase().contains("retry-after:"), "{headers}");
         assert!(v.contains("3 requests a minute"), "{v}");
+        // A refused verifier over its limit is not audited request by request.
+        cli(env, &conf, &["verifier", "suspend", "Platform C"]);
+        let (status, _, _) = tls.call(c, "GET", "/api/v1/verifier", None);
+        assert_eq!(status, 429);
+        let audit = kofu::audit::list(&mut env.conn(), None, 5000).unwrap();
+        assert!(
+            !audit
+                .iter()
+                .any(|e| e.action == "verifier.refused" && e.actor == "verifier:Platform C")
+        );
 
         // Refusals take effect at once: a revoked token, a revoked client certificate, a
         // suspended verifier.

@@ -501,10 +501,8 @@ pub enum Admission {
     /// A credential kofu knows, but refuses: the verifier is suspended, or the credential
     /// or its certificate revoked or expired.
     Refuse {
-        /// The verifier.
-        verifier_id: i64,
-        /// Its name.
-        name: String,
+        /// The verifier (its rate limit also bounds how often refusals are audited).
+        verifier: VerifierIdentity,
         /// Why (said to the caller and audited).
         why: &'static str,
     },
@@ -531,21 +529,18 @@ fn admission(
     } else {
         cert_refusal
     };
-    if let Some(why) = why {
-        return Ok(Admission::Refuse {
-            verifier_id: id,
-            name,
-            why,
-        });
-    }
-    Ok(Admission::Admit(VerifierIdentity {
+    let verifier = VerifierIdentity {
         id,
         name,
         cas: parse_cas(&cas)?,
         rate_limit,
         credential_id,
         via,
-    }))
+    };
+    Ok(match why {
+        Some(why) => Admission::Refuse { verifier, why },
+        None => Admission::Admit(verifier),
+    })
 }
 
 /// The verifier of a bearer token.
