@@ -573,6 +573,7 @@ pub fn serve(mut cfg: Config, listen: Option<String>) -> Result<()> {
         crls: Default::default(),
         traffic: Default::default(),
     };
+    let (traffic, db) = (state.traffic.clone(), state.db.clone());
     start_mail_worker(&cfg, &state)?;
     start_revocation_worker(&cfg, &state)?;
     let tls = match &cfg.tls_listen {
@@ -606,5 +607,9 @@ pub fn serve(mut cfg: Config, listen: Option<String>) -> Result<()> {
             println!("kofu listening on https://{addr}/ (TLS, client certificates for verifiers)");
         }
         server.run().await.map_err(Error::from)
-    })
+    })?;
+    // Stopped (SIGTERM, SIGINT): the verifiers' requests counted since the last flush are
+    // audited before the process ends.
+    traffic.flush(&mut *db.write.get()?, SystemClock.now())?;
+    Ok(())
 }
