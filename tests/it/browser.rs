@@ -111,6 +111,27 @@ impl Driver {
         self.send("POST", &self.s(&format!("/element/{e}/click")), None);
     }
 
+    /// Click a control that submits a form, and wait until the browser has left the page
+    /// (its root element goes stale): clicking returns before the next page is there, and
+    /// the old page's elements would otherwise answer the next lookups (seen in CI: the
+    /// login form still loading when the test went on).
+    fn submit(&self, css: &str) {
+        let root = self.find("html");
+        self.click(css);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let v = self.send("GET", &self.s(&format!("/element/{root}/name")), None);
+            if v["value"].get("error").is_some() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "submitting {css} did not lead to another page"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn text(&self, css: &str) -> String {
         let e = self.find(css);
         self.send("GET", &self.s(&format!("/element/{e}/text")), None)["value"]
@@ -184,7 +205,7 @@ fn intake_form_in_headless_chromium() {
     d.go(&format!("{url}/login"));
     d.type_into("#username", "office-browser");
     d.type_into("#password", "a long enough password");
-    d.click("button[type=submit]");
+    d.submit("button[type=submit]");
     d.go(&format!("{url}/applications/new"));
     assert!(d.text("h1").contains("申請の受付"));
 
@@ -198,7 +219,7 @@ fn intake_form_in_headless_chromium() {
     d.click("input[name=form_application]");
     d.click("input[name=form_power_of_attorney]");
     d.click("input[name=form_consent]");
-    d.click("#intake button[type=submit]");
+    d.submit("#intake button[type=submit]");
 
     // The wrong date is named beside its field; everything typed is still there. (The lookup
     // waits for the page; if it never comes, the check below says what happened instead.)
@@ -231,7 +252,7 @@ fn intake_form_in_headless_chromium() {
     d.screenshot(&env.path("intake-error.png"));
 
     d.type_into("#birth_date", "S35.10.10");
-    d.click("#intake button[type=submit]");
+    d.submit("#intake button[type=submit]");
     let status = d.text("p[role=status]");
     assert!(status.contains("申請を登録しました"), "{status:?}");
     assert_eq!(d.text("#state"), "照合待ち");
