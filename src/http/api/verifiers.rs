@@ -190,10 +190,9 @@ pub async fn revoke(
     let c = state
         .with_write(move |c| verifiers::revoke_credential(c, id, cred, &admin.actor(), now))
         .await?;
-    if let Some(o) = &state.ocsp {
+    if c.kind == "certificate" {
         // A revoked client certificate is answered as revoked at once.
-        let o = o.clone();
-        state.with_conn(move |c| o.poll(c, now)).await?;
+        crate::http::api::cards::refresh_ocsp(&state).await;
     }
     Ok(HttpResponse::Ok().json(c))
 }

@@ -313,7 +313,7 @@ pub async fn revoke(
     let r = state
         .with_write(move |c| verifiers::revoke_credential(c, id, cred, &actor, now))
         .await;
-    if r.is_ok() {
+    if r.as_ref().is_ok_and(|c| c.kind == "certificate") {
         crate::http::api::cards::refresh_ocsp(&state).await;
     }
     after(&state, user, id, r, |c| {

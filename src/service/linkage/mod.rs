@@ -101,6 +101,28 @@ pub fn record_status(
     reason: Option<Reason>,
     now_s: i64,
 ) -> Result<()> {
+    let kind = if reason.is_some() {
+        "revoked"
+    } else {
+        "hold_lifted"
+    };
+    record(conn, kind, certificate_id, None, reason, now_s)
+}
+
+/// Record a renewal old → new (inside the renewal's transaction).
+pub fn record_renewal(conn: &mut DbConn, old_id: i64, new_id: i64, now_s: i64) -> Result<()> {
+    record(conn, "renewed", old_id, Some(new_id), None, now_s)
+}
+
+/// One event on the card of `certificate_id`, with the next linkage_seq.
+fn record(
+    conn: &mut DbConn,
+    kind: &str,
+    certificate_id: i64,
+    new_certificate_id: Option<i64>,
+    reason: Option<Reason>,
+    now_s: i64,
+) -> Result<()> {
     let card: Option<i64> = certificates::table
         .find(certificate_id)
         .select(certificates::card_id)
@@ -110,35 +132,11 @@ pub fn record_status(
     diesel::insert_into(linkage_events::table)
         .values((
             linkage_events::seq.eq(seq),
-            linkage_events::kind.eq(if reason.is_some() {
-                "revoked"
-            } else {
-                "hold_lifted"
-            }),
+            linkage_events::kind.eq(kind),
             linkage_events::card_id.eq(card),
             linkage_events::certificate_id.eq(certificate_id),
+            linkage_events::new_certificate_id.eq(new_certificate_id),
             linkage_events::reason.eq(reason.map(Reason::code)),
-            linkage_events::at.eq(now_s),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Record a renewal old → new (inside the renewal's transaction).
-pub fn record_renewal(conn: &mut DbConn, old_id: i64, new_id: i64, now_s: i64) -> Result<()> {
-    let card: Option<i64> = certificates::table
-        .find(old_id)
-        .select(certificates::card_id)
-        .first(conn)?;
-    let Some(card) = card else { return Ok(()) };
-    let seq = take_seq(conn, 1)?;
-    diesel::insert_into(linkage_events::table)
-        .values((
-            linkage_events::seq.eq(seq),
-            linkage_events::kind.eq("renewed"),
-            linkage_events::card_id.eq(card),
-            linkage_events::certificate_id.eq(old_id),
-            linkage_events::new_certificate_id.eq(new_id),
             linkage_events::at.eq(now_s),
         ))
         .execute(conn)?;
