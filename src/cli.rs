@@ -118,7 +118,7 @@ pub fn batch_run(cfg: &Config, id: i64) -> Result<()> {
     let key = cfg.require_data_key()?;
     let pool = open(cfg)?;
     let h = ca_service::load(&mut *pool.get()?, cfg, CaConfig::load(&cfg.ca_config)?)?;
-    let readers = crate::card::token::Readers::open(&cfg.cards.module)?;
+    let readers = crate::card::readers::Readers::open(&cfg.cards.module)?;
     let runner = crate::service::batches::Runner {
         db: &pool,
         ca: &h,
@@ -168,7 +168,7 @@ pub fn card_renew(cfg: &Config, number: &str) -> Result<()> {
     let key = cfg.require_data_key()?;
     let pool = open(cfg)?;
     let h = ca_service::load(&mut *pool.get()?, cfg, CaConfig::load(&cfg.ca_config)?)?;
-    let readers = crate::card::token::Readers::open(&cfg.cards.module)?;
+    let readers = crate::card::readers::Readers::open(&cfg.cards.module)?;
     eprint!("PIN of card {number}: ");
     let mut pin = String::new();
     std::io::stdin().read_line(&mut pin)?;
@@ -225,6 +225,28 @@ pub fn batch_show(cfg: &Config, id: i64) -> Result<()> {
             crate::card::number::display(&card.card_number),
             card.state
         );
+    }
+    let set_aside = crate::service::card_stack::for_batch(&mut conn, id)?;
+    if !set_aside.is_empty() {
+        println!("set aside (pull these cards from the stack):");
+        for t in set_aside {
+            println!(
+                "  chip {}  label {}  {}  {} JST  {}",
+                if t.chip_serial.is_empty() {
+                    "-"
+                } else {
+                    &t.chip_serial
+                },
+                if t.token_label.is_empty() {
+                    "-"
+                } else {
+                    &t.token_label
+                },
+                t.reason,
+                crate::jp::time::written(t.created_at),
+                t.detail
+            );
+        }
     }
     Ok(())
 }
@@ -499,11 +521,7 @@ fn start_revocation_worker(cfg: &Config, state: &AppState) -> Result<()> {
                             &actor,
                             now,
                         )?;
-                        crate::service::revocation::revoke_spoiled(
-                            &mut *db.write.get()?,
-                            &actor,
-                            now,
-                        )?;
+                        crate::service::card_stack::sweep(&mut *db.write.get()?, &actor, now)?;
                     }
                     crate::service::crl::run_due(&db, &h, &mut pending, now)?;
                     ocsp.poll(&mut *db.read.get()?, now)?;

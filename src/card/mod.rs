@@ -3,6 +3,7 @@
 
 pub mod number;
 pub mod pin;
+pub mod readers;
 pub mod token;
 
 use crate::ca::identity::Sex;

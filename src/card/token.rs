@@ -1,23 +1,19 @@
-//! IC cards over PKCS#11. A card is a token in a reader: SoftHSM2 stands in for cards in
-//! development and tests (each card one token; SoftHSM always offers one blank slot), OpenSC
-//! drives real readers. A blank card is personalised with its card number as the token label,
-//! a security-officer PIN derived from the card number (so the office can re-derive it to
-//! unblock, and nothing has to be stored), and the holder's authentication PIN as user PIN.
+//! An IC card open over PKCS#11: its key pairs, certificates and data objects. A card is a
+//! token in a reader (SoftHSM2 stands in for cards in development and tests, OpenSC drives
+//! real readers); `card::readers` finds and personalises it: its card number as the token
+//! label, a security-officer PIN derived from the card number (so the office can re-derive
+//! it to unblock, and nothing has to be stored), and the holder's authentication PIN.
 //!
 //! Key pairs are generated on the card (`C_GenerateKeyPair`: sensitive, never extractable) or,
 //! for cards that cannot generate, by openssl in kofu and written to the card as sensitive,
 //! non-extractable objects, the software copy dropped at once.
 
 use crate::ca::signer::{KeyAlgorithm, public_key_of, sign_only_templates};
+use crate::card::readers::step;
 use crate::error::{Error, Result};
-use cryptoki::context::Pkcs11;
-use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, CertificateType, KeyType, ObjectClass};
-use cryptoki::session::{Session, UserType};
-use cryptoki::slot::Slot;
-use cryptoki::types::AuthPin;
-use std::path::Path;
-use std::sync::Mutex;
+use cryptoki::session::Session;
 
 /// The `CKA_APPLICATION` of kofu's data objects on a card.
 pub const APPLICATION: &str = "kofu";
@@ -87,180 +83,6 @@ impl Origin {
     }
 }
 
-/// The card readers of one PKCS#11 module.
-pub struct Readers {
-    ctx: Pkcs11,
-    // Taking a blank card and initialising it is one step, or two writers take the same one.
-    blank: Mutex<()>,
-}
-
-impl Readers {
-    /// Load the module.
-    pub fn open(module: &Path) -> Result<Self> {
-        let ctx = crate::ca::signer::load_module(module)?;
-        Ok(Readers {
-            ctx,
-            blank: Mutex::new(()),
-        })
-    }
-
-    /// The slots holding cards labelled `label` (and with chip serial `serial`, if given).
-    fn find(&self, label: &str, serial: Option<&str>) -> Result<Vec<Slot>> {
-        let mut out = Vec::new();
-        for slot in self.ctx.get_slots_with_token().map_err(p11)? {
-            let Some(info) = self.token_info(slot) else {
-                continue;
-            };
-            if info.token_initialized()
-                && info.label().trim_end() == label
-                && serial.is_none_or(|s| info.serial_number().trim_end() == s)
-            {
-                out.push(slot);
-            }
-        }
-        Ok(out)
-    }
-
-    /// A token's information; None for a card that cannot be read (one whose
-    /// personalisation was cut off half-way is spoiled and stays out of use).
-    fn token_info(&self, slot: Slot) -> Option<cryptoki::slot::TokenInfo> {
-        match self.ctx.get_token_info(slot) {
-            Ok(info) => Some(info),
-            Err(e) => {
-                tracing::warn!(slot = slot.id(), error = %e, "unreadable card skipped");
-                None
-            }
-        }
-    }
-
-    /// Personalise the card labelled `label` (left half-done by an interrupted run; it is
-    /// wiped) or else the next blank card: initialise it with `label` and `so_pin`, set the
-    /// user PIN, and log in. A labelled card that refuses re-initialisation (its
-    /// personalisation was cut off too early to carry the SO PIN) is passed over.
-    pub fn personalise(&self, label: &str, so_pin: &str, user_pin: &str) -> Result<Card> {
-        let so = AuthPin::from(so_pin.to_string());
-        let slot = {
-            let _guard = self
-                .blank
-                .lock()
-                .map_err(|_| Error::Internal("card reader lock poisoned".into()))?;
-            let mut chosen = None;
-            for slot in self.find(label, None)? {
-                match self.ctx.init_token(slot, &so, label) {
-                    Ok(()) => {
-                        chosen = Some(slot);
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::warn!(card = label, error = %e, "half-personalised card passed over")
-                    }
-                }
-            }
-            match chosen {
-                Some(slot) => slot,
-                None => {
-                    let slot = self.next_blank()?.ok_or_else(|| {
-                        Error::Unavailable(
-                            "no blank card in the readers: insert blank cards and run the batch again"
-                                .into(),
-                        )
-                    })?;
-                    self.ctx.init_token(slot, &so, label).map_err(|e| {
-                        Error::Crypto(format!("cannot initialise card {label}: {e}"))
-                    })?;
-                    slot
-                }
-            }
-        };
-        let session = self.ctx.open_rw_session(slot).map_err(p11)?;
-        session
-            .login(UserType::So, Some(&so))
-            .map_err(|e| Error::Crypto(format!("card {label}: security officer login: {e}")))?;
-        session
-            .init_pin(&AuthPin::from(user_pin.to_string()))
-            .map_err(|e| Error::Crypto(format!("card {label}: setting the PIN: {e}")))?;
-        session.logout().map_err(p11)?;
-        match self.card(slot, session, label, user_pin)? {
-            Ok(card) => Ok(card),
-            Err(why) => Err(Error::Crypto(why)),
-        }
-    }
-
-    /// Open the personalised card labelled `label` with chip serial `serial` and log in.
-    /// The inner error says why the card is gone: not in any reader, or it no longer
-    /// opens with its PIN (its chip was left inconsistent by an interrupted write).
-    pub fn open_card(
-        &self,
-        label: &str,
-        serial: &str,
-        user_pin: &str,
-    ) -> Result<std::result::Result<Card, String>> {
-        let Some(slot) = self.find(label, Some(serial))?.first().copied() else {
-            return Ok(Err(format!("card {label} (chip {serial}) is in no reader")));
-        };
-        let session = self.ctx.open_rw_session(slot).map_err(p11)?;
-        self.card(slot, session, label, user_pin)
-    }
-
-    fn card(
-        &self,
-        slot: Slot,
-        session: Session,
-        label: &str,
-        user_pin: &str,
-    ) -> Result<std::result::Result<Card, String>> {
-        use cryptoki::error::{Error as E, RvError};
-        match session.login(UserType::User, Some(&AuthPin::from(user_pin.to_string()))) {
-            Ok(()) | Err(E::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
-            Err(
-                e @ E::Pkcs11(
-                    RvError::PinIncorrect
-                    | RvError::PinLocked
-                    | RvError::UserPinNotInitialized
-                    | RvError::TokenNotRecognized
-                    | RvError::DeviceError
-                    | RvError::GeneralError,
-                    _,
-                ),
-            ) => return Ok(Err(format!("card {label} does not open with its PIN: {e}"))),
-            Err(e) => {
-                return Err(Error::Crypto(format!("cannot log in to card {label}: {e}")));
-            }
-        }
-        let can_generate = self
-            .ctx
-            .get_mechanism_list(slot)
-            .map_err(p11)?
-            .contains(&MechanismType::RSA_PKCS_KEY_PAIR_GEN);
-        let serial = self
-            .ctx
-            .get_token_info(slot)
-            .map_err(p11)?
-            .serial_number()
-            .trim_end()
-            .to_string();
-        Ok(Ok(Card {
-            session,
-            label: label.to_string(),
-            serial,
-            can_generate,
-        }))
-    }
-
-    /// A slot with a card that is not yet initialised.
-    fn next_blank(&self) -> Result<Option<Slot>> {
-        for slot in self.ctx.get_slots_with_token().map_err(p11)? {
-            if let Some(info) = self.token_info(slot)
-                && !info.token_initialized()
-            {
-                tracing::debug!(slot = slot.id(), "blank card taken");
-                return Ok(Some(slot));
-            }
-        }
-        Ok(None)
-    }
-}
-
 /// A private key's protection as the card reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyFlags {
@@ -316,6 +138,15 @@ pub struct Card {
 }
 
 impl Card {
+    pub(crate) fn new(session: Session, label: &str, serial: String, can_generate: bool) -> Self {
+        Card {
+            session,
+            label: label.to_string(),
+            serial,
+            can_generate,
+        }
+    }
+
     /// The card's label (its card number).
     pub fn label(&self) -> &str {
         &self.label
@@ -406,6 +237,7 @@ impl Card {
         } else {
             self.import(purpose)?
         };
+        step(&self.label, &format!("{} key made", purpose.id()));
         let (spki, _) = public_key_of(&self.session, public)?;
         Ok((
             spki,
@@ -509,6 +341,10 @@ impl Card {
                 Attribute::Value(der.to_vec()),
             ])
             .map_err(p11)?;
+        step(
+            &self.label,
+            &format!("{} certificate written", purpose.id()),
+        );
         Ok(())
     }
 

@@ -282,6 +282,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    set_aside_cards (id) {
+        id -> BigInt,
+        batch_id -> BigInt,
+        card_id -> Nullable<BigInt>,
+        chip_serial -> Text,
+        token_label -> Text,
+        reason -> Text,
+        detail -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(verifier_credentials -> verifiers (verifier_id));
 diesel::joinable!(verifier_serials -> verifiers (verifier_id));
 diesel::joinable!(verifier_serials -> certificates (certificate_id));
@@ -312,4 +325,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     verifier_credentials,
     verifier_serials,
     linkage_events,
+    set_aside_cards,
 );

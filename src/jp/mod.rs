@@ -3,6 +3,7 @@
 
 pub mod era;
 pub mod kana;
+pub mod time;
 
 use unicode_normalization::UnicodeNormalization;
 

@@ -6,7 +6,12 @@
 //! - The card number and sealed PINs are stored (`allocated`) before the card is touched;
 //!   a rerun takes the same number for the same application.
 //! - Personalising wipes and initialises the card; a rerun of an `allocated` card redoes
-//!   it on the same card (it carries the number as its label) or on a blank one.
+//!   it on the same card (it carries the number as its label) or on a blank one. A token
+//!   that carries the number but will not be personalised again (`card::readers` lists the
+//!   states an interrupted `C_InitToken` leaves) is set aside and the card spoiled: the
+//!   application gets a new number on the next blank card, in the same run.
+//! - Every run starts with a survey of the card stack (`service::card_stack`): tokens that
+//!   are not what kofu expects are set aside and listed for the operator to pull.
 //! - Key pairs are found on the card by id before any is generated.
 //! - Certificates go through the issuer, which records the intent to sign before signing;
 //!   an intent whose certificate never got stored (the process died in between; the
@@ -14,6 +19,9 @@
 //!   issued; a stored certificate is reused, never issued again.
 //! - Writing replaces objects by id, so it can be repeated; the card counts as written
 //!   only after reading it back matches.
+//! - A personalised card that no longer opens is set aside and spoiled, and the sweep at
+//!   the end of every run revokes whatever certificate is left on a card that is not its
+//!   application's written card.
 //!
 //! Two runs of one batch are kept apart by an OS file lock (the card readers hang off one
 //! machine); the lock goes with the process, so `kill -9` never leaves it held.
@@ -25,7 +33,8 @@ use crate::ca::identity::Identity;
 use crate::ca::profile::Profile;
 use crate::ca::validity;
 use crate::card::pin::{self, Pins};
-use crate::card::token::{Card, Keygen, Origin, Purpose, Readers};
+use crate::card::readers::{AsideReason, NotOpened, Readers, SetAside, Taken, step};
+use crate::card::token::{Card, Keygen, Origin, Purpose};
 use crate::card::{FaceData, label, number};
 use crate::clock::Clock;
 use crate::db::models::application::{ApplicationRow, state as app_state};
@@ -35,6 +44,7 @@ use crate::db::schema::{applications, cards, certificates, issuance_batches};
 use crate::db::{DbConn, DbPool};
 use crate::error::{Error, Result};
 use crate::pii::DataKey;
+use crate::service::card_stack;
 use crate::service::intake;
 use crate::service::issuance::{self, ConnSource, IssueRequest};
 use diesel::prelude::*;
@@ -158,6 +168,7 @@ impl Runner<'_> {
                 Ok::<_, Error>((batch.reference, apps))
             })
         })?;
+        self.survey(id)?;
         let total = apps.len();
         let todo: Vec<&ApplicationRow> = apps
             .iter()
@@ -176,7 +187,7 @@ impl Runner<'_> {
                     loop {
                         let i = next.fetch_add(1, Ordering::SeqCst);
                         let Some(app) = todo.get(i) else { break };
-                        match self.card(id, &reference, app) {
+                        match self.card(id, app) {
                             Ok(()) => {
                                 let w = written.fetch_add(1, Ordering::SeqCst) + 1;
                                 progress(Progress { written: w, total });
@@ -195,6 +206,13 @@ impl Runner<'_> {
         let failed = failed
             .into_inner()
             .map_err(|_| Error::Internal("failure list poisoned".into()))?;
+        let swept = db.with(|c| card_stack::sweep(c, &self.actor, self.clock.now()))?;
+        if !swept.is_empty() {
+            tracing::warn!(
+                certificates = swept.len(),
+                "certificates on spoiled cards revoked"
+            );
+        }
         let written = written.load(Ordering::SeqCst);
         if failed.is_empty() && written == total {
             let now = self.clock.now().timestamp();
@@ -232,9 +250,9 @@ impl Runner<'_> {
 
     /// Write one application's card, resuming wherever an earlier run stopped; a card
     /// spoiled by an interrupted write is replaced by a new one.
-    fn card(&self, batch_id: i64, batch_ref: &str, app: &ApplicationRow) -> Result<()> {
+    fn card(&self, batch_id: i64, app: &ApplicationRow) -> Result<()> {
         for _ in 0..3 {
-            if self.write_card(batch_id, batch_ref, app)? {
+            if self.write_card(batch_id, app)? {
                 return Ok(());
             }
         }
@@ -245,7 +263,7 @@ impl Runner<'_> {
     }
 
     /// Write the application's live card; false if it turned out spoiled.
-    fn write_card(&self, batch_id: i64, batch_ref: &str, app: &ApplicationRow) -> Result<bool> {
+    fn write_card(&self, batch_id: i64, app: &ApplicationRow) -> Result<bool> {
         let now = self.clock.now();
         let now_s = now.timestamp();
         let applicant = intake::applicant(self.key, app)?;
@@ -254,21 +272,26 @@ impl Runner<'_> {
         let mut db = self.db;
 
         // 1. Card number and PINs, recorded before the card is touched.
-        let row = match db.with(|c| Ok(CardRow::for_application(c, app.id)?))? {
-            Some(row) => row,
-            None => self.allocate(batch_ref, batch_id, app, &applicant, signing, now)?,
-        };
+        let row = allocate(self.db, self.key, &self.actor, app, now)?;
         let pins: Pins = pins(self.key, &row)?
             .ok_or_else(|| Error::Internal(format!("card {} has no PINs", row.card_number)))?;
-        step(&row, "allocated");
+        step(&row.card_number, "allocated");
 
         // 2. Personalise (or reopen) the card.
         let card = if row.state == state::ALLOCATED {
-            let card = self.readers.personalise(
+            let taken = self.readers.personalise(
                 &row.card_number,
                 &so_pin(self.key, &row.card_number),
                 &pins.auth,
+                &mut |t| self.record_aside(batch_id, &row, t),
             )?;
+            let card = match taken {
+                Taken::Card(card) => card,
+                Taken::NumberBurnt(t) => {
+                    self.spoil(&row, &format!("set aside: {}", t.detail), now_s)?;
+                    return Ok(false);
+                }
+            };
             db.with(|c| {
                 Ok(diesel::update(
                     cards::table
@@ -291,7 +314,22 @@ impl Runner<'_> {
             {
                 Ok(card) => card,
                 Err(why) => {
-                    self.spoil(&row, &why, now_s)?;
+                    // Either way the chip is not to be used again: one that refuses its
+                    // PIN, or one that no reader shows any more (SoftHSM2 loses a token
+                    // whose file a kill tore; a real chip may have died), which the
+                    // operator pulls by its serial if it is still in the stack.
+                    let t = match why {
+                        NotOpened::Refused(t) => t,
+                        NotOpened::Missing(detail) => SetAside {
+                            slot: 0,
+                            chip_serial: serial.to_string(),
+                            label: row.card_number.clone(),
+                            reason: AsideReason::Unreadable,
+                            detail,
+                        },
+                    };
+                    self.record_aside(batch_id, &row, &t)?;
+                    self.spoil(&row, &t.detail, now_s)?;
                     return Ok(false);
                 }
             }
@@ -300,7 +338,7 @@ impl Runner<'_> {
         if swept > 0 {
             tracing::info!(card = %row.card_number, objects = swept, "leftovers of an interrupted write removed");
         }
-        step(&row, "personalised");
+        step(&row.card_number, "personalised");
 
         // 3. Key pairs, on the card or written to it.
         let mut purposes = vec![Purpose::Authentication];
@@ -311,7 +349,7 @@ impl Runner<'_> {
         for p in &purposes {
             keys.push((*p, card.key_pair(*p, self.keygen)?));
         }
-        step(&row, "keys");
+        step(&row.card_number, "keys");
 
         // 4. Certificates: reuse what was issued, abandon intents never completed.
         let certs = self.certificates(&row, app, &applicant, &keys, now)?;
@@ -326,7 +364,7 @@ impl Runner<'_> {
                 )?)
             })?;
         }
-        step(&row, "certified");
+        step(&row.card_number, "certified");
 
         // 5. Write, then read back and compare.
         let expires_on = chrono::NaiveDate::parse_from_str(&row.expires_on, "%Y-%m-%d")
@@ -352,9 +390,9 @@ impl Runner<'_> {
                 true,
             )?;
         }
-        step(&row, "written");
+        step(&row.card_number, "written");
         compare(&card, &certs, &keys, &row.card_number, &face_json, &pins)?;
-        step(&row, "read back");
+        step(&row.card_number, "read back");
 
         let origin = keys
             .iter()
@@ -476,6 +514,34 @@ impl Runner<'_> {
         })
     }
 
+    /// Record a token set aside while writing `row` (the card whose number it carries, if it
+    /// carries that card's).
+    fn record_aside(&self, batch_id: i64, row: &CardRow, t: &SetAside) -> Result<()> {
+        let card_id = (t.label == row.card_number).then_some(row.id);
+        let now_s = self.clock.now().timestamp();
+        let mut db = self.db;
+        db.with(|c| card_stack::record(c, batch_id, card_id, t, &self.actor, now_s))?;
+        Ok(())
+    }
+
+    /// Survey the card stack before writing: the readers skip every chip set aside before,
+    /// and tokens that are not what kofu expects are set aside and recorded now.
+    fn survey(&self, batch_id: i64) -> Result<()> {
+        let tokens = self.readers.survey()?;
+        let now_s = self.clock.now().timestamp();
+        let mut db = self.db;
+        db.with(|c| {
+            let known = card_stack::serials(c)?;
+            self.readers
+                .skip_serials(known.iter().map(String::as_str))?;
+            for (t, card_id) in card_stack::classify(c, &tokens)? {
+                card_stack::record(c, batch_id, card_id, &t, &self.actor, now_s)?;
+                self.readers.set_aside_found(&t)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Abandon the card's certificate intents that never got their certificate stored.
     fn abandon_intents(&self, c: &mut DbConn, row: &CardRow, now_s: i64) -> Result<()> {
         let stale: Vec<(i64, String)> = certificates::table
@@ -502,66 +568,6 @@ impl Runner<'_> {
             )?;
         }
         Ok(())
-    }
-
-    /// Reserve a card number (unique; a collision draws another) and store the sealed PINs.
-    fn allocate(
-        &self,
-        batch_ref: &str,
-        batch_id: i64,
-        app: &ApplicationRow,
-        applicant: &intake::Applicant,
-        signing: bool,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<CardRow> {
-        let pins = Pins::generate(signing)?;
-        let sealed = self.key.seal_json(PINS_TABLE, &pins)?;
-        let expires_on = validity::card_expiry(applicant.birth_date, now)
-            .format("%Y-%m-%d")
-            .to_string();
-        let now_s = now.timestamp();
-        let mut db = self.db;
-        for _ in 0..8 {
-            let number = number::generate()?;
-            let stored = db.with(|c| {
-                c.transaction(|c| {
-                    CardRow::insert(
-                        c,
-                        &NewCard {
-                            card_number: &number,
-                            application_id: app.id,
-                            batch_id,
-                            state: state::ALLOCATED,
-                            pins: Some(&sealed),
-                            expires_on: &expires_on,
-                            created_at: now_s,
-                            updated_at: now_s,
-                        },
-                    )?;
-                    audit::append(
-                        c,
-                        now_s,
-                        &self.actor,
-                        "card.allocated",
-                        &format!("card:{number}"),
-                        &format!("application:{} batch:{batch_ref}", app.reference),
-                    )?;
-                    CardRow::for_application(c, app.id)?
-                        .ok_or_else(|| Error::Internal("card vanished".into()))
-                })
-            });
-            match stored {
-                Err(Error::Conflict(_)) => {
-                    // Either the number is taken (draw again) or the application got its
-                    // card from another run meanwhile (take that one).
-                    if let Some(row) = db.with(|c| Ok(CardRow::for_application(c, app.id)?))? {
-                        return Ok(row);
-                    }
-                }
-                other => return other,
-            }
-        }
-        Err(Error::Internal("no free card number after 8 draws".into()))
     }
 
     /// The card's certificates, one per key: reused when issued before (for the same key),
@@ -665,6 +671,84 @@ impl Runner<'_> {
     }
 }
 
+/// The first step of writing a card, before any card is touched: the application's live card
+/// if it has one, or else a card number (unique, never one a set-aside token carries; a
+/// collision draws another) with the PINs drawn and sealed, recorded as `allocated`.
+pub fn allocate(
+    db: &DbPool,
+    key: &DataKey,
+    actor: &Actor,
+    app: &ApplicationRow,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<CardRow> {
+    let mut db = db;
+    if let Some(row) = db.with(|c| Ok(CardRow::for_application(c, app.id)?))? {
+        return Ok(row);
+    }
+    let batch_id = app
+        .batch_id
+        .ok_or_else(|| Error::Conflict(format!("application {} is in no batch", app.reference)))?;
+    let batch_ref: String = db.with(|c| {
+        Ok(issuance_batches::table
+            .find(batch_id)
+            .select(issuance_batches::reference)
+            .first(c)?)
+    })?;
+    let applicant = intake::applicant(key, app)?;
+    let signing =
+        validity::age_on(applicant.birth_date, validity::jst_date(now)) >= SIGNING_MIN_AGE;
+    let pins = Pins::generate(signing)?;
+    let sealed = key.seal_json(PINS_TABLE, &pins)?;
+    let expires_on = validity::card_expiry(applicant.birth_date, now)
+        .format("%Y-%m-%d")
+        .to_string();
+    let now_s = now.timestamp();
+    for _ in 0..8 {
+        let number = number::generate()?;
+        if db.with(|c| card_stack::number_carried(c, &number))? {
+            continue;
+        }
+        let stored = db.with(|c| {
+            c.transaction(|c| {
+                CardRow::insert(
+                    c,
+                    &NewCard {
+                        card_number: &number,
+                        application_id: app.id,
+                        batch_id,
+                        state: state::ALLOCATED,
+                        pins: Some(&sealed),
+                        expires_on: &expires_on,
+                        created_at: now_s,
+                        updated_at: now_s,
+                    },
+                )?;
+                audit::append(
+                    c,
+                    now_s,
+                    actor,
+                    "card.allocated",
+                    &format!("card:{number}"),
+                    &format!("application:{} batch:{batch_ref}", app.reference),
+                )?;
+                CardRow::for_application(c, app.id)?
+                    .ok_or_else(|| Error::Internal("card vanished".into()))
+            })
+        });
+        match stored {
+            Err(Error::Conflict(_)) => {
+                // Either the number is taken (draw again) or the application got its
+                // card from another run meanwhile (take that one).
+                if let Some(row) = db.with(|c| Ok(CardRow::for_application(c, app.id)?))? {
+                    return Ok(row);
+                }
+            }
+            other => return other,
+        }
+    }
+    Err(Error::Internal("no free card number after 8 draws".into()))
+}
+
 /// A certificate that belongs on a card.
 struct CardCertificate {
     purpose: Purpose,
@@ -674,11 +758,6 @@ struct CardCertificate {
 
 /// A certificate row of a card: id, serial, profile, state, DER once issued.
 type CardCert = (i64, String, String, String, Option<Vec<u8>>);
-
-/// Record a step in the log (card number only: nothing personal).
-fn step(row: &CardRow, what: &str) {
-    tracing::debug!(card = %row.card_number, step = what, "card step");
-}
 
 fn profile_of(p: Purpose) -> Profile {
     match p {

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod batches;
 pub mod ca;
+pub mod card_stack;
 pub mod crl;
 pub mod delivery;
 pub mod intake;

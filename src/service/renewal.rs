@@ -15,7 +15,8 @@ use crate::ca::crl::Reason;
 use crate::ca::csr::CheckedCsr;
 use crate::ca::identity::Identity;
 use crate::ca::profile::Profile;
-use crate::card::token::{Keygen, Purpose, Readers};
+use crate::card::readers::Readers;
+use crate::card::token::{Keygen, Purpose};
 use crate::card::{FaceData, label};
 use crate::db::models::application::{ApplicationRow, state as app_state};
 use crate::db::schema::{applications, certificate_links, certificates};
@@ -140,7 +141,7 @@ impl Renewal<'_> {
         let handle = self
             .readers
             .open_card(number, &chip, pin)?
-            .map_err(Error::Forbidden)?;
+            .map_err(|e| Error::Forbidden(e.to_string()))?;
         let applicant = crate::service::intake::applicant(self.key, &app)?;
         let (new_serial, new_der) = match pending.into_iter().last() {
             Some((_, serial, Some(der), _)) => (serial, der),

@@ -913,22 +913,6 @@ pub fn revoke_spoiled_card(
     Ok(live.into_iter().map(|(_, s)| s).collect())
 }
 
-/// Spoiled cards not yet destroyed (spoiled before revocation existed): revoke and destroy.
-pub fn revoke_spoiled(conn: &mut DbConn, actor: &Actor, now: DateTime<Utc>) -> Result<usize> {
-    let ids: Vec<i64> = cards::table
-        .filter(cards::state.eq("spoiled"))
-        .filter(cards::status.ne(DESTROYED))
-        .select(cards::id)
-        .load(conn)?;
-    let mut n = 0;
-    for id in ids {
-        n += conn
-            .transaction(|c| revoke_spoiled_card(c, id, actor, now))?
-            .len();
-    }
-    Ok(n)
-}
-
 /// An office action on a card (revoke, lift the hold, the holder's request, destroy).
 pub fn office_action(
     conn: &mut DbConn,

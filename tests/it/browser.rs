@@ -3,7 +3,6 @@
 //! everything typed kept, correct it, and land on the registered application.
 
 use crate::common::*;
-use crate::routes::state;
 use kofu::service::users::Role;
 use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};

@@ -4,7 +4,6 @@
 //! loses nothing, and personal data that never sits in the database in clear.
 
 use crate::common::*;
-use crate::routes::{state, tokens};
 use actix_web::http::StatusCode;
 use actix_web::test;
 use kofu::audit::Actor;

@@ -8,6 +8,7 @@ mod common;
 mod audit;
 mod bad_input;
 mod browser;
+mod card_stack;
 mod cards;
 mod certificates;
 mod documents;

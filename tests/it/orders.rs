@@ -3,7 +3,6 @@
 
 use crate::common::*;
 use crate::intake::application;
-use crate::routes::state;
 use actix_web::http::StatusCode;
 use actix_web::test;
 use kofu::audit::Actor;

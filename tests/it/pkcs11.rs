@@ -5,35 +5,7 @@ use crate::common::*;
 use std::path::PathBuf;
 use std::process::Command;
 
-pub fn softhsm_module() -> PathBuf {
-    [
-        "/usr/lib/softhsm/libsofthsm2.so",
-        "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-        "/usr/local/lib/softhsm/libsofthsm2.so",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())
-    .expect("SoftHSM2 is installed (scripts/setup installs softhsm2)")
-}
-
 /// A SoftHSM2 configuration with one initialised token, in `dir`.
-/// A SoftHSM2 configuration in `dir` whose tokens live in `dir/<name>` (empty at first).
-pub fn softhsm_conf(dir: &std::path::Path, name: &str) -> PathBuf {
-    let tokens = dir.join(name);
-    std::fs::create_dir_all(&tokens).unwrap();
-    let conf = dir.join(format!("{name}.conf"));
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
-    conf
-}
-
 pub fn softhsm_token(dir: &std::path::Path, label: &str, pin: &str) -> PathBuf {
     let conf = softhsm_conf(dir, "tokens");
     let out = run(Command::new("softhsm2-util")

@@ -3,7 +3,6 @@
 //! `openssl ocsp` client and `openssl verify -crl_check` as the verifier, pkilint on every
 //! CRL, and the change feed through `kofu registry changes`.
 
-use crate::cards::{batch_command, blank_cards, ordered_batch};
 use crate::common::*;
 use diesel::prelude::*;
 use kofu::audit::Actor;
@@ -68,7 +67,7 @@ pub fn written_cards(env: &Env, conf: &Path) -> (Vec<CardRow>, Vec<String>) {
         .select(CardRow::as_select())
         .load(&mut *env.conn())
         .unwrap();
-    let user = crate::cards::staff(env, "deliverer");
+    let user = staff(env, "deliverer");
     let key = data_key();
     let pins: Vec<String> = rows
         .iter()
@@ -137,7 +136,7 @@ fn serve(env: &Env, conf: &Path) -> Server {
     let mut cmd = env.command();
     cmd.env("KOFU_CA_CONFIG", conf)
         .env("SOFTHSM2_CONF", blank_cards(env.dir.path()))
-        .env("KOFU_CARD_MODULE", crate::pkcs11::softhsm_module())
+        .env("KOFU_CARD_MODULE", softhsm_module())
         .env("KOFU_CARD_KEYGEN", "software");
     Server::start(cmd)
 }
@@ -743,10 +742,7 @@ fn loss_hold_lift_revoke_and_the_change_feed_as_verifiers_see_them() {
         let tokens = blank_cards(env.dir.path());
         let read = run(Command::new("pkcs11-tool")
             .env("SOFTHSM2_CONF", &tokens)
-            .args([
-                "--module",
-                crate::pkcs11::softhsm_module().to_str().unwrap(),
-            ])
+            .args(["--module", softhsm_module().to_str().unwrap()])
             .args([
                 "--token-label",
                 &number(2),
@@ -925,7 +921,7 @@ async fn call_centre_and_office_screens() {
     let number = cards[1].card_number.clone();
     ready_user(&env, "cc-web", Role::Callcenter, None);
     ready_user(&env, "office-web", Role::Office, None);
-    let app = test::init_service(kofu::app::app(crate::routes::state(&env))).await;
+    let app = test::init_service(kofu::app::app(state(&env))).await;
     let session = |name: &str| {
         kofu::service::auth::login(&mut env.conn(), name, "a long enough password", now()).unwrap()
     };

@@ -4,45 +4,8 @@
 use crate::common::*;
 use actix_web::http::StatusCode;
 use actix_web::test;
-use kofu::app::{AppState, Metrics};
-use kofu::clock::FixedClock;
 use kofu::http::{Access, ROUTES};
 use kofu::service::users::Role;
-use std::collections::HashMap;
-use std::sync::Arc;
-
-pub fn state(env: &Env) -> AppState {
-    let key = data_key();
-    AppState {
-        db: kofu::db::Db {
-            read: env.pool.clone(),
-            write: env.pool.clone(),
-        },
-        config: Arc::new(env.cfg.clone()),
-        ca: None,
-        clock: Arc::new(FixedClock(now())),
-        metrics: Arc::new(Metrics::default()),
-        pii: Some(key.clone()),
-        registry: Some(Arc::new(kofu::registry::ExtractRegistry::new(key))),
-        font: Default::default(),
-        ocsp: None,
-        crls: Default::default(),
-        traffic: Default::default(),
-    }
-}
-
-/// One ready user (password changed) per role, with a bearer token.
-pub fn tokens(env: &Env) -> HashMap<Role, String> {
-    let mut out = HashMap::new();
-    for role in Role::ALL {
-        let muni = (role == Role::Clerk).then_some("131016");
-        out.insert(
-            role,
-            ready_user(env, &format!("user-{}", role.as_str()), role, muni),
-        );
-    }
-    out
-}
 
 fn concrete(path: &str) -> String {
     path.replace("{file}", "root.crt")

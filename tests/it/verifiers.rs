@@ -162,8 +162,8 @@ pub fn renew(env: &Env, conf: &Path, card: &CardRow, pin: &str, reference: &str)
     let mut child = env
         .command()
         .env("KOFU_CA_CONFIG", conf)
-        .env("SOFTHSM2_CONF", crate::cards::blank_cards(env.dir.path()))
-        .env("KOFU_CARD_MODULE", crate::pkcs11::softhsm_module())
+        .env("SOFTHSM2_CONF", blank_cards(env.dir.path()))
+        .env("KOFU_CARD_MODULE", softhsm_module())
         .env("KOFU_CARD_KEYGEN", "software")
         .args(["card", "renew", &card.card_number])
         .stdin(Stdio::piped())
@@ -802,7 +802,7 @@ fn next_cursor(headers: &str) -> String {
 async fn the_openapi_document_covers_every_api_route() {
     use actix_web::test;
     let env = envs().remove(0);
-    let app = test::init_service(kofu::app::app(crate::routes::state(&env))).await;
+    let app = test::init_service(kofu::app::app(state(&env))).await;
     let resp = test::call_service(
         &app,
         test::TestRequest::get()
@@ -846,7 +846,7 @@ async fn the_openapi_document_covers_every_api_route() {
 async fn admin_pages_register_and_manage_a_verifier() {
     use actix_web::test;
     let env = envs().remove(0);
-    let app = test::init_service(kofu::app::app(crate::routes::state(&env))).await;
+    let app = test::init_service(kofu::app::app(state(&env))).await;
     ready_user(&env, "admin-p", Role::Admin, None);
     let session =
         kofu::service::auth::login(&mut env.conn(), "admin-p", "a long enough password", now())

@@ -3,7 +3,6 @@
 //! and the API with a session cookie needing the CSRF header.
 
 use crate::common::*;
-use crate::routes::state;
 use actix_web::http::StatusCode;
 use actix_web::test;
 use kofu::audit::Actor;

@@ -340,7 +340,7 @@ pub async fn renew_card(
     let now = state.clock.now();
     let actor = user.actor();
     let renewed = web::block(move || {
-        let readers = crate::card::token::Readers::open(&config.cards.module)?;
+        let readers = crate::card::readers::Readers::open(&config.cards.module)?;
         crate::service::renewal::Renewal {
             db: &db,
             ca: &ca,
@@ -380,7 +380,7 @@ fn start_run(state: &AppState, user: &StaffUser, id: i64) -> Result<()> {
     let config = state.config.clone();
     let clock = state.clock.clone();
     let actor = user.actor();
-    let readers = crate::card::token::Readers::open(&config.cards.module)?;
+    let readers = crate::card::readers::Readers::open(&config.cards.module)?;
     let keygen = config.cards.keygen()?;
     std::thread::Builder::new()
         .name(format!("batch-{id}"))

@@ -52,10 +52,21 @@ struct BatchPage {
     state_label: &'static str,
     written: usize,
     cards: Vec<CardView>,
+    set_aside: Vec<AsideView>,
     can_run: bool,
     can_print: bool,
     started: bool,
     message: Option<(bool, String)>,
+}
+
+/// A token set aside while the batch was written: the operator pulls it from the stack.
+struct AsideView {
+    chip: String,
+    label: String,
+    reason: &'static str,
+    detail: String,
+    at: String,
+    at_iso: String,
 }
 
 /// A card row on the batch page.
@@ -115,10 +126,11 @@ async fn render(
 ) -> Result<HttpResponse> {
     let now = state.clock.now();
     let actor = user.actor();
-    let (batch, cards, deliveries) = state
+    let (batch, cards, deliveries, set_aside) = state
         .with_write(move |c| {
             let (batch, _) = orders::show(c, id)?;
             let cards = crate::service::batches::cards(c, id)?;
+            let set_aside = crate::service::card_stack::for_batch(c, id)?;
             let deliveries: Vec<(i64, String)> = applications::table
                 .filter(applications::batch_id.eq(id))
                 .select((applications::id, applications::delivery))
@@ -131,7 +143,7 @@ async fn render(
                 &format!("batch:{id}"),
                 "",
             )?;
-            Ok((batch, cards, deliveries))
+            Ok((batch, cards, deliveries, set_aside))
         })
         .await?;
     let written = cards
@@ -167,6 +179,17 @@ async fn render(
                     .find(|(a, _)| *a == c.application_id)
                     .map(|(_, d)| d.clone())
                     .unwrap_or_default(),
+            })
+            .collect(),
+        set_aside: set_aside
+            .iter()
+            .map(|t| AsideView {
+                chip: t.chip_serial.clone(),
+                label: t.token_label.clone(),
+                reason: t.reason_ja(),
+                detail: t.detail.clone(),
+                at: crate::jp::time::written(t.created_at),
+                at_iso: crate::jp::time::iso(t.created_at),
             })
             .collect(),
         can_run: user.role == Role::Operator,

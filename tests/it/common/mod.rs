@@ -23,6 +23,9 @@ macro_rules! call {
     };
 }
 
+mod stack;
+pub use stack::*;
+
 use chrono::{DateTime, TimeZone, Utc};
 use diesel::{Connection, RunQueryDsl};
 use kofu::audit::Actor;
@@ -375,4 +378,41 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The application state of a test: the environment's database, a fixed clock, no CA.
+pub fn state(env: &Env) -> kofu::app::AppState {
+    let key = data_key();
+    kofu::app::AppState {
+        db: kofu::db::Db {
+            read: env.pool.clone(),
+            write: env.pool.clone(),
+        },
+        config: std::sync::Arc::new(env.cfg.clone()),
+        ca: None,
+        clock: std::sync::Arc::new(kofu::clock::FixedClock(now())),
+        metrics: std::sync::Arc::new(kofu::app::Metrics::default()),
+        pii: Some(key.clone()),
+        registry: Some(std::sync::Arc::new(kofu::registry::ExtractRegistry::new(
+            key,
+        ))),
+        font: Default::default(),
+        ocsp: None,
+        crls: Default::default(),
+        traffic: Default::default(),
+    }
+}
+
+/// One ready user (password changed) per role, with a bearer token.
+pub fn tokens(env: &Env) -> std::collections::HashMap<kofu::service::users::Role, String> {
+    use kofu::service::users::Role;
+    let mut out = std::collections::HashMap::new();
+    for role in Role::ALL {
+        let muni = (role == Role::Clerk).then_some("131016");
+        out.insert(
+            role,
+            ready_user(env, &format!("user-{}", role.as_str()), role, muni),
+        );
+    }
+    out
 }
