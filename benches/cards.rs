@@ -181,8 +181,20 @@ fn main() {
         ids.push(id);
     }
     use kofu::db::schema::applications as a;
+    // Approved by a clerk, as the four-field check would.
+    let clerk = kofu::service::users::add(
+        &mut conn,
+        "bench-clerk",
+        Role::Clerk,
+        Some("131016"),
+        &Actor::new("bench", "cli"),
+        now,
+    )
+    .unwrap()
+    .0
+    .id;
     diesel::update(a::table.filter(a::id.eq_any(&ids)))
-        .set(a::state.eq("verified"))
+        .set((a::state.eq("verified"), a::decided_by.eq(Some(clerk))))
         .execute(&mut *conn)
         .unwrap();
     let batch = kofu::service::orders::order(&mut conn, &orderer, &ids, now)
@@ -196,6 +208,14 @@ fn main() {
     let before = raw_keygen(&ctx, count, threads, "raw-before");
 
     let readers = Readers::open(&module()).unwrap();
+    let lease = kofu::service::batches::claim(
+        &mut db.write.get().unwrap(),
+        batch,
+        "bench",
+        cfg.cards.lease_s,
+        chrono::Utc::now(),
+    )
+    .unwrap();
     let runner = kofu::service::batches::Runner {
         db: &db.write,
         ca: &h,
@@ -206,7 +226,7 @@ fn main() {
         prefix: 1,
         clock: &kofu::clock::SystemClock,
         actor: Actor::new("bench", "operator"),
-        lock_dir: &cfg.data_dir.join("locks"),
+        lease: &lease,
     };
     let started = Instant::now();
     let summary = runner.run(batch, &|_| {}).unwrap();

@@ -91,6 +91,10 @@ pub struct AppState {
     pub crls: Arc<crate::service::crl::CrlCache>,
     /// Verifiers' rate limits and counted requests.
     pub traffic: Arc<crate::service::verifiers::Traffic>,
+    /// Staff refusals and failed logins beyond what is audited one by one.
+    pub refusals: Arc<crate::service::refusals::Refusals>,
+    /// Whether this instance runs the instance duties (CRLs, mail, the registry feed, …).
+    pub duties: Arc<crate::service::duties::Duties>,
 }
 
 impl AppState {

@@ -4,7 +4,6 @@ use crate::app::{AppState, Metrics};
 use crate::audit::{self, Actor};
 use crate::ca::config::CaConfig;
 use crate::ca::csr;
-use crate::ca::identity::Identity;
 use crate::ca::profile::{CaName, Profile};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, KeyBackend};
@@ -17,6 +16,7 @@ use crate::service::{auth, ca as ca_service};
 use std::path::Path;
 use std::sync::Arc;
 
+pub mod user;
 pub mod verifier;
 
 /// Open the database and apply pending migrations.
@@ -65,33 +65,16 @@ fn read_file(path: &Path, field: &str) -> Result<Vec<u8>> {
         .map_err(|e| Error::bad(field, format!("cannot read {}: {e}", path.display())))
 }
 
-/// `kofu ca issue`: prints the PEM certificate. Every input is checked before anything is
-/// stored.
-pub fn ca_issue(
-    cfg: &Config,
-    profile: &str,
-    csr_path: &Path,
-    identity: Option<&Path>,
-    ca: Option<&str>,
-) -> Result<()> {
+/// `kofu ca issue`: an infrastructure certificate, printed as PEM. Every input is checked
+/// before anything is stored; holder profiles are refused (issuance refuses them too).
+pub fn ca_issue(cfg: &Config, profile: &str, csr_path: &Path, ca: Option<&str>) -> Result<()> {
     let profile = Profile::parse(profile)?;
     let ca = ca.map(CaName::parse).transpose()?;
     profile.issuer(ca)?;
+    if profile.is_holder() {
+        return Err(issuance::holder_refusal(profile));
+    }
     let csr = csr::check(&read_file(csr_path, "csr")?)?;
-    let identity = match identity {
-        Some(p) => {
-            let text = String::from_utf8(read_file(p, "identity")?)
-                .map_err(|_| Error::bad("identity", "the identity file is not UTF-8"))?;
-            Some(Identity::from_json(&text)?)
-        }
-        None if profile.is_holder() => {
-            return Err(Error::bad(
-                "identity",
-                format!("profile {} needs --identity FILE", profile.as_str()),
-            ));
-        }
-        None => None,
-    };
     let pool = open(cfg)?;
     let mut conn = pool.get()?;
     let h = ca_service::load(&mut conn, cfg, CaConfig::load(&cfg.ca_config)?)?;
@@ -99,7 +82,7 @@ pub fn ca_issue(
         profile,
         ca,
         csr,
-        identity,
+        identity: None,
     };
     let issued = issuance::issue(
         &mut conn,
@@ -119,6 +102,13 @@ pub fn batch_run(cfg: &Config, id: i64) -> Result<()> {
     let pool = open(cfg)?;
     let h = ca_service::load(&mut *pool.get()?, cfg, CaConfig::load(&cfg.ca_config)?)?;
     let readers = crate::card::readers::Readers::open(&cfg.cards.module)?;
+    let lease = crate::service::batches::claim(
+        &mut *pool.get()?,
+        id,
+        &cfg.instance(),
+        cfg.cards.lease_s,
+        SystemClock.now(),
+    )?;
     let runner = crate::service::batches::Runner {
         db: &pool,
         ca: &h,
@@ -129,7 +119,7 @@ pub fn batch_run(cfg: &Config, id: i64) -> Result<()> {
         prefix: cfg.instance_prefix,
         clock: &SystemClock,
         actor: Actor::cli(),
-        lock_dir: &cfg.data_dir.join("locks"),
+        lease: &lease,
     };
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
@@ -248,68 +238,6 @@ pub fn batch_show(cfg: &Config, id: i64) -> Result<()> {
             );
         }
     }
-    Ok(())
-}
-
-/// `kofu user add`.
-pub fn user_add(cfg: &Config, role: &str, municipality: Option<&str>, name: &str) -> Result<()> {
-    let role = Role::parse(role)?;
-    let pool = open(cfg)?;
-    let (user, otp) = users::add(
-        &mut *pool.get()?,
-        name,
-        role,
-        municipality,
-        &Actor::cli(),
-        SystemClock.now(),
-    )?;
-    println!(
-        "user {} ({}) created; one-time password: {otp}",
-        user.username, user.role
-    );
-    println!("the password must be changed at first login");
-    Ok(())
-}
-
-/// `kofu user password NAME`: set a password read from standard input (never from the
-/// command line), e.g. for an administrator who forgot theirs or a service account.
-pub fn user_password(cfg: &Config, name: &str) -> Result<()> {
-    let mut pw = String::new();
-    std::io::stdin().read_line(&mut pw)?;
-    let pw = pw.trim_end_matches(['\r', '\n']);
-    if pw.chars().count() < 12 {
-        return Err(Error::bad(
-            "password",
-            "at least 12 characters, read from standard input",
-        ));
-    }
-    let pool = open(cfg)?;
-    let mut conn = pool.get()?;
-    let user = User::by_username(&mut conn, name)?
-        .ok_or_else(|| Error::bad("username", format!("no user {name}")))?;
-    let hash = users::hash_password(pw)?;
-    User::set_password(&mut conn, user.id, &hash)?;
-    audit::append(
-        &mut conn,
-        SystemClock.now().timestamp(),
-        &Actor::cli(),
-        "user.password_set",
-        &format!("user:{}", user.id),
-        "",
-    )?;
-    println!("password of {name} set");
-    Ok(())
-}
-
-/// `kofu user token`: a bearer token for the API, printed once.
-pub fn user_token(cfg: &Config, name: &str, label: &str) -> Result<()> {
-    let pool = open(cfg)?;
-    let mut conn = pool.get()?;
-    let user = User::by_username(&mut conn, name)?
-        .ok_or_else(|| Error::bad("username", format!("no user {name}")))?;
-    let (_, token) =
-        auth::create_token(&mut conn, user.id, label, &Actor::cli(), SystemClock.now())?;
-    println!("{token}");
     Ok(())
 }
 
@@ -461,22 +389,26 @@ fn bootstrap(cfg: &mut Config, pool: &DbPool) -> Result<()> {
     Ok(())
 }
 
-/// Send queued e-mail every `mail.poll_s` seconds, in the background.
+/// Send queued e-mail every `mail.poll_s` seconds while this instance holds the duties.
 fn start_mail_worker(cfg: &Config, state: &AppState) -> Result<()> {
     let Some(mailer) = crate::mail::Mailer::from_config(&cfg.mail, cfg.delivery.office())? else {
         tracing::warn!("no mail.host configured: e-mail notices stay queued");
         return Ok(());
     };
-    let (pool, key, every) = (
+    let (pool, key, every, duties) = (
         state.db.write.clone(),
         state.data_key()?,
         std::time::Duration::from_secs(cfg.mail.poll_s.max(1)),
+        state.duties.clone(),
     );
     std::thread::Builder::new()
         .name("mail".into())
         .spawn(move || {
             loop {
-                if let Err(e) = crate::mail::deliver_due(&pool, &key, &mailer, SystemClock.now()) {
+                if duties.held()
+                    && let Err(e) =
+                        crate::mail::deliver_due(&pool, &key, &mailer, SystemClock.now())
+                {
                     tracing::warn!(error = %e, "mail round failed");
                 }
                 std::thread::sleep(every);
@@ -486,13 +418,19 @@ fn start_mail_worker(cfg: &Config, state: &AppState) -> Result<()> {
     Ok(())
 }
 
-/// Revocation in the background, once a second: the CRL schedule (full CRLs before they go
-/// stale, delta CRLs shortly after revocations), OCSP responses of changed certificates
-/// signed again at once; every ten seconds the registry change feed and spoiled cards are
-/// acted on; every minute cached OCSP responses are refreshed; every hour responder
-/// certificates are renewed when close to expiry.
+/// The background worker, once a second. On the instance holding the duties
+/// (`service::duties`): the CRL schedule (full CRLs before they go stale, delta CRLs shortly
+/// after revocations); every ten seconds the registry change feed, the sweep of
+/// certificates on spoiled cards and old idempotency keys. On every instance: OCSP responses
+/// of changed certificates signed again at once and cached ones refreshed every minute;
+/// every minute the verifiers' counted requests and counted refusals audited; every hour
+/// responder certificates renewed when close to expiry.
 fn start_revocation_worker(cfg: &Config, state: &AppState) -> Result<()> {
-    let traffic = state.traffic.clone();
+    let (traffic, refusals, duties) = (
+        state.traffic.clone(),
+        state.refusals.clone(),
+        state.duties.clone(),
+    );
     let (db, h, ocsp, cfg, key) = (
         state.db.clone(),
         state.hierarchy()?,
@@ -514,7 +452,8 @@ fn start_revocation_worker(cfg: &Config, state: &AppState) -> Result<()> {
                 // has one, which the batch runner and the web handlers need too. Reading
                 // and re-signing OCSP responses use read connections.
                 let mut round = || -> Result<()> {
-                    if tick % 10 == 0 {
+                    let held = duties.tick(&mut *db.write.get()?, now.timestamp())?;
+                    if held && tick % 10 == 0 {
                         crate::service::revocation::process_registry_events(
                             &mut *db.write.get()?,
                             &key,
@@ -522,14 +461,18 @@ fn start_revocation_worker(cfg: &Config, state: &AppState) -> Result<()> {
                             now,
                         )?;
                         crate::service::card_stack::sweep(&mut *db.write.get()?, &actor, now)?;
+                        crate::service::idempotency::forget_old(&mut *db.write.get()?, now)?;
                     }
-                    crate::service::crl::run_due(&db, &h, &mut pending, now)?;
+                    if held {
+                        crate::service::crl::run_due(&db, &h, &mut pending, now)?;
+                    }
                     ocsp.poll(&mut *db.read.get()?, now)?;
                     if tick % 60 == 0 {
                         ocsp.refresh(&mut *db.read.get()?, now)?;
                     }
                     if tick % 60 == 30 {
                         traffic.flush(&mut *db.write.get()?, now)?;
+                        refusals.flush(&mut *db.write.get()?, now.timestamp())?;
                     }
                     if tick % 3600 == 3599 {
                         ocsp.renew_responders(&mut *db.write.get()?, &cfg, &h, now)?;
@@ -590,8 +533,17 @@ pub fn serve(mut cfg: Config, listen: Option<String>) -> Result<()> {
         ocsp: Some(ocsp),
         crls: Default::default(),
         traffic: Default::default(),
+        refusals: Arc::new(crate::service::refusals::Refusals::new(
+            cfg.auth.refusals_audited_per_minute,
+        )),
+        duties: Arc::new(crate::service::duties::Duties::new(cfg.instance())),
     };
-    let (traffic, db) = (state.traffic.clone(), state.db.clone());
+    let (traffic, refusals, duties, db) = (
+        state.traffic.clone(),
+        state.refusals.clone(),
+        state.duties.clone(),
+        state.db.clone(),
+    );
     start_mail_worker(&cfg, &state)?;
     start_revocation_worker(&cfg, &state)?;
     let tls = match &cfg.tls_listen {
@@ -626,8 +578,10 @@ pub fn serve(mut cfg: Config, listen: Option<String>) -> Result<()> {
         }
         server.run().await.map_err(Error::from)
     })?;
-    // Stopped (SIGTERM, SIGINT): the verifiers' requests counted since the last flush are
-    // audited before the process ends.
+    // Stopped (SIGTERM, SIGINT): another instance takes the duties over at once, and what
+    // was counted since the last flush is audited before the process ends.
+    duties.release(&mut *db.write.get()?)?;
     traffic.flush(&mut *db.write.get()?, SystemClock.now())?;
+    refusals.flush(&mut *db.write.get()?, SystemClock.now().timestamp())?;
     Ok(())
 }

@@ -90,6 +90,9 @@ pub struct CardConfig {
     pub keygen: String,
     /// Cards written at once (0: one per CPU core).
     pub workers: usize,
+    /// Seconds a batch run's lease lasts without renewal: after an instance running a batch
+    /// stops (killed), another may take the run over this long after its last renewal.
+    pub lease_s: i64,
 }
 
 impl Default for CardConfig {
@@ -98,6 +101,43 @@ impl Default for CardConfig {
             module: PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"),
             keygen: "auto".into(),
             workers: 0,
+            lease_s: 30,
+        }
+    }
+}
+
+/// Staff credentials and logins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Days an API token lasts unless given another lifetime (at most `token_max_days`).
+    pub token_days: i64,
+    /// Longest lifetime a token may be given.
+    pub token_max_days: i64,
+    /// Failed logins from one source address that lock that account for that address.
+    pub failures_per_source: i64,
+    /// Failed logins from all addresses together that lock the account everywhere.
+    pub failures_per_account: i64,
+    /// The window in which failures from one address count, and how long that lock lasts
+    /// (seconds).
+    pub lockout_window_s: i64,
+    /// The window of the per-account ceiling (seconds).
+    pub account_window_s: i64,
+    /// Refusals (403) of one staff credential written to the audit log one by one per
+    /// minute; beyond them they are counted and summarised once a minute.
+    pub refusals_audited_per_minute: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            token_days: 90,
+            token_max_days: 365,
+            failures_per_source: 5,
+            failures_per_account: 50,
+            lockout_window_s: 15 * 60,
+            account_window_s: 60 * 60,
+            refusals_audited_per_minute: 10,
         }
     }
 }
@@ -237,6 +277,9 @@ pub struct Config {
     pub pkcs11: Option<Pkcs11Config>,
     /// Serial-number prefix of this instance (1..=65535), distinct per instance sharing a database.
     pub instance_prefix: u16,
+    /// This instance's name, as other instances and the pages name it (who holds a batch run
+    /// or the duties). Default: the host name and the serial prefix.
+    pub instance_name: Option<String>,
     /// Force the session cookie's Secure flag; default: on when the public URL is https.
     pub secure_cookies: Option<bool>,
     /// Database connection pool size.
@@ -256,6 +299,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// E-mail.
     pub mail: MailConfig,
+    /// Staff credentials and logins.
+    pub auth: AuthConfig,
 }
 
 impl Default for Config {
@@ -283,6 +328,8 @@ impl Default for Config {
             cards: CardConfig::default(),
             delivery: DeliveryConfig::default(),
             mail: MailConfig::default(),
+            auth: AuthConfig::default(),
+            instance_name: None,
         }
     }
 }
@@ -371,6 +418,19 @@ impl Config {
                 ))
             })?;
         }
+        if let Some(v) = get("KOFU_INSTANCE_NAME") {
+            self.instance_name = Some(v);
+        }
+        if let Some(v) = get("KOFU_TOKEN_DAYS") {
+            self.auth.token_days = v
+                .parse()
+                .map_err(|_| Error::Config(format!("KOFU_TOKEN_DAYS: not a number: {v:?}")))?;
+        }
+        if let Some(v) = get("KOFU_CARD_LEASE_S") {
+            self.cards.lease_s = v
+                .parse()
+                .map_err(|_| Error::Config(format!("KOFU_CARD_LEASE_S: not a number: {v:?}")))?;
+        }
         if let Some(v) = get("KOFU_DATA_KEY_FILE") {
             self.data_key_file = Some(v.into());
         }
@@ -438,6 +498,24 @@ impl Config {
         if self.instance_prefix == 0 {
             return Err(Error::Config("instance_prefix must be 1..65535".into()));
         }
+        if self.cards.lease_s < 5 {
+            return Err(Error::Config(
+                "cards.lease_s must be at least 5 seconds".into(),
+            ));
+        }
+        if !(1..=self.auth.token_max_days).contains(&self.auth.token_days) {
+            return Err(Error::Config(format!(
+                "auth.token_days must be 1..={} (auth.token_max_days)",
+                self.auth.token_max_days
+            )));
+        }
+        if self.auth.failures_per_source < 1
+            || self.auth.failures_per_account < self.auth.failures_per_source
+        {
+            return Err(Error::Config(
+                "auth.failures_per_source must be at least 1 and auth.failures_per_account at least as many".into(),
+            ));
+        }
         if self.ca_key_backend == KeyBackend::Pkcs11 && self.pkcs11.is_none() {
             return Err(Error::Config(
                 "ca_key_backend = pkcs11 needs [pkcs11] module and token_label".into(),
@@ -465,6 +543,21 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// This instance's name for leases and pages.
+    pub fn instance(&self) -> String {
+        match &self.instance_name {
+            Some(n) => n.clone(),
+            None => {
+                let host = std::fs::read_to_string("/etc/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_string())
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or_else(|| "localhost".into());
+                format!("{host}/{}", self.instance_prefix)
+            }
+        }
     }
 
     /// The database URL actually used.

@@ -15,6 +15,9 @@ pub enum Error {
     /// Not logged in, or credentials not accepted.
     #[error("authentication required")]
     Unauthenticated,
+    /// The credential was valid once and has expired (an API token past its expiry).
+    #[error("credential expired: {0}")]
+    Expired(String),
     /// Logged in, but the role may not do this.
     #[error("forbidden: {0}")]
     Forbidden(String),
@@ -105,6 +108,7 @@ impl Error {
         match self {
             Error::BadInput { .. } => "KF0400",
             Error::Unauthenticated => "KF0401",
+            Error::Expired(_) => "KF0441",
             Error::Forbidden(_) => "KF0403",
             Error::NotFound(_) => "KF0404",
             Error::Conflict(_) => "KF0409",
@@ -125,6 +129,11 @@ impl Error {
     /// Whether the error is the caller's (4xx): shown to the user, nothing changed.
     pub fn is_client_error(&self) -> bool {
         self.status_code().is_client_error()
+    }
+
+    /// The HTTP status it maps to.
+    pub fn http_status(&self) -> u16 {
+        self.status_code().as_u16()
     }
 }
 
@@ -194,7 +203,7 @@ impl ResponseError for Error {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Error::Unauthenticated | Error::Expired(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
@@ -235,7 +244,7 @@ impl ResponseError for Error {
             }
         };
         let mut resp = HttpResponse::build(self.status_code());
-        if matches!(self, Error::Unauthenticated) {
+        if matches!(self, Error::Unauthenticated | Error::Expired(_)) {
             resp.insert_header(("WWW-Authenticate", "Bearer realm=\"kofu\""));
         }
         if let Error::RateLimited { retry_after, .. } = self {

@@ -179,17 +179,15 @@ enum BatchCommand {
 enum CaCommand {
     /// Create the hierarchy from ca-config (refuses to overwrite an existing CA).
     Init,
-    /// Issue a certificate from a CSR; prints the PEM certificate.
+    /// Issue an infrastructure certificate from a CSR; prints the PEM certificate. Holder
+    /// certificates are never issued from a request (only by `kofu batch run` and renewal).
     Issue {
-        /// Profile: signing, authentication, ocsp, verifier-client, tls-server.
+        /// Profile: ocsp, verifier-client, tls-server.
         #[arg(long)]
         profile: String,
         /// The CSR (PEM or DER).
         #[arg(long)]
         csr: PathBuf,
-        /// Holder identity JSON (holder profiles).
-        #[arg(long)]
-        identity: Option<PathBuf>,
         /// Issuing CA, for OCSP responder certificates (signing, authentication, infrastructure).
         #[arg(long)]
         ca: Option<String>,
@@ -221,6 +219,38 @@ enum UserCommand {
         /// What the token is for.
         #[arg(long, default_value = "cli")]
         label: String,
+        /// Days it lasts (default auth.token_days).
+        #[arg(long)]
+        days: Option<i64>,
+    },
+    /// List accounts: role, municipality, active or disabled, last login, live tokens.
+    List,
+    /// Disable an account: its sessions end and its tokens are revoked at once.
+    Disable {
+        /// Login name.
+        name: String,
+    },
+    /// Enable a disabled account again.
+    Enable {
+        /// Login name.
+        name: String,
+    },
+    /// Reset an account's password to a one-time password (printed once).
+    ResetPassword {
+        /// Login name.
+        name: String,
+    },
+    /// An account's API tokens (label, created, last used, expiry; never the secret).
+    Tokens {
+        /// Login name.
+        name: String,
+    },
+    /// Revoke one of an account's API tokens.
+    RevokeToken {
+        /// Login name.
+        name: String,
+        /// Token id (from `kofu user tokens`).
+        id: i64,
     },
 }
 
@@ -289,14 +319,8 @@ fn main() -> ExitCode {
             command: CaCommand::Init,
         } => cli::ca_init(&cfg),
         Command::Ca {
-            command:
-                CaCommand::Issue {
-                    profile,
-                    csr,
-                    identity,
-                    ca,
-                },
-        } => cli::ca_issue(&cfg, &profile, &csr, identity.as_deref(), ca.as_deref()),
+            command: CaCommand::Issue { profile, csr, ca },
+        } => cli::ca_issue(&cfg, &profile, &csr, ca.as_deref()),
         Command::User {
             command:
                 UserCommand::Add {
@@ -304,13 +328,31 @@ fn main() -> ExitCode {
                     municipality,
                     name,
                 },
-        } => cli::user_add(&cfg, &role, municipality.as_deref(), &name),
+        } => cli::user::add(&cfg, &role, municipality.as_deref(), &name),
         Command::User {
-            command: UserCommand::Token { name, label },
-        } => cli::user_token(&cfg, &name, &label),
+            command: UserCommand::Token { name, label, days },
+        } => cli::user::token(&cfg, &name, &label, days),
         Command::User {
             command: UserCommand::Password { name },
-        } => cli::user_password(&cfg, &name),
+        } => cli::user::password(&cfg, &name),
+        Command::User {
+            command: UserCommand::List,
+        } => cli::user::list(&cfg),
+        Command::User {
+            command: UserCommand::Disable { name },
+        } => cli::user::set_disabled(&cfg, &name, true),
+        Command::User {
+            command: UserCommand::Enable { name },
+        } => cli::user::set_disabled(&cfg, &name, false),
+        Command::User {
+            command: UserCommand::ResetPassword { name },
+        } => cli::user::reset_password(&cfg, &name),
+        Command::User {
+            command: UserCommand::Tokens { name },
+        } => cli::user::tokens(&cfg, &name),
+        Command::User {
+            command: UserCommand::RevokeToken { name, id },
+        } => cli::user::revoke_token(&cfg, &name, id),
         Command::Registry {
             command: RegistryCommand::Import { file },
         } => cli::registry_import(&cfg, &file),

@@ -22,6 +22,34 @@ pub struct CheckedCsr {
     pub dns_names: Vec<String>,
 }
 
+/// The signature algorithms a request may be signed with: SHA-2 with RSA (PKCS #1 v1.5) or
+/// ECDSA. SHA-1 and MD5 signatures prove nothing about who holds the key (collisions are
+/// practical), and RSASSA-PSS parameters are not worth trusting from a request.
+fn check_signature_algorithm(oid: &const_oid::ObjectIdentifier) -> Result<()> {
+    use const_oid::db::rfc5912 as a;
+    const ALLOWED: [const_oid::ObjectIdentifier; 6] = [
+        a::SHA_256_WITH_RSA_ENCRYPTION,
+        a::SHA_384_WITH_RSA_ENCRYPTION,
+        a::SHA_512_WITH_RSA_ENCRYPTION,
+        a::ECDSA_WITH_SHA_256,
+        a::ECDSA_WITH_SHA_384,
+        a::ECDSA_WITH_SHA_512,
+    ];
+    if ALLOWED.contains(oid) {
+        return Ok(());
+    }
+    let name = const_oid::db::DB
+        .by_oid(oid)
+        .unwrap_or("an unknown algorithm");
+    Err(Error::bad(
+        "csr",
+        format!(
+            "the request is signed with {name} ({oid}); sign it with SHA-256 or stronger \
+             (sha256WithRSAEncryption or ecdsa-with-SHA256)"
+        ),
+    ))
+}
+
 /// Parse and check a CSR. Accepts PEM or DER.
 pub fn check(input: &[u8]) -> Result<CheckedCsr> {
     let trimmed = input.trim_ascii_start();
@@ -77,6 +105,7 @@ pub fn check(input: &[u8]) -> Result<CheckedCsr> {
     let der = req.to_der()?;
     let parsed = CertReq::from_der(&der)
         .map_err(|e| Error::bad("csr", format!("malformed request: {e}")))?;
+    check_signature_algorithm(&parsed.algorithm.oid)?;
     let common_name = parsed
         .info
         .subject

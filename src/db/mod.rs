@@ -94,7 +94,73 @@ pub fn migrate(conn: &mut DbConn) -> Result<usize> {
         DbConn::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS).map(|v| v.len()),
         DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
     };
-    applied.map_err(|e| Error::Db(format!("migration failed: {e}")))
+    let applied = applied.map_err(|e| Error::Db(format!("migration failed: {e}")))?;
+    if applied > 0 {
+        backfill_key_hashes(conn)?;
+    }
+    Ok(applied)
+}
+
+/// Fill `certificates.key_hash` (SHA-256 of the certified SubjectPublicKeyInfo) for
+/// certificates issued before it existed. A holder key certified twice (which kofu refuses
+/// from now on) gets, on its second row, a value no key hashes to (the hash of its serial),
+/// and is logged by serial for the admin.
+fn backfill_key_hashes(conn: &mut DbConn) -> Result<()> {
+    use diesel::prelude::*;
+    use schema::certificates as c;
+    loop {
+        let rows: Vec<(i64, String, Vec<u8>)> = c::table
+            .filter(c::key_hash.is_null())
+            .filter(c::cert_der.is_not_null())
+            .order(c::id)
+            .limit(1000)
+            .select((c::id, c::serial, c::cert_der.assume_not_null()))
+            .load(conn)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut progressed = false;
+        for (id, serial, der) in rows {
+            use der::{Decode, Encode};
+            let spki = x509_cert::Certificate::from_der(&der)?
+                .tbs_certificate()
+                .subject_public_key_info()
+                .to_der()?;
+            let hash = openssl::sha::sha256(&spki).to_vec();
+            match diesel::update(c::table.find(id))
+                .set(c::key_hash.eq(Some(&hash)))
+                .execute(conn)
+            {
+                Ok(_) => progressed = true,
+                Err(e) if is_unique_violation(&e) => {
+                    tracing::warn!(%serial, "certificate certifies a holder key certified before; revoke one of them");
+                    let marker =
+                        openssl::sha::sha256(format!("duplicate key: {serial}").as_bytes());
+                    diesel::update(c::table.find(id))
+                        .set(c::key_hash.eq(Some(marker.to_vec())))
+                        .execute(conn)?;
+                    progressed = true;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !progressed {
+            return Ok(());
+        }
+    }
+}
+
+/// Take the database's write lock at the start of a transaction that reads before it
+/// writes. SQLite starts a transaction as a reader; one that then writes after another
+/// process committed cannot wait for the lock and fails with "database is locked" at once.
+/// A first statement that writes (to nothing) makes it wait for the lock instead, with the
+/// busy timeout. PostgreSQL needs nothing: its row locks and conditions decide.
+pub fn lock_for_write(conn: &mut DbConn) -> Result<()> {
+    if let DbConn::Sqlite(c) = conn {
+        use diesel::RunQueryDsl;
+        diesel::sql_query("UPDATE audit_head SET id = id WHERE id = 0").execute(c)?;
+    }
+    Ok(())
 }
 
 /// Whether a diesel error is a unique-constraint violation (used to retry serial collisions).

@@ -11,6 +11,7 @@ diesel::table! {
         must_change_password -> Bool,
         disabled -> Bool,
         created_at -> BigInt,
+        last_login_at -> Nullable<BigInt>,
     }
 }
 
@@ -20,6 +21,7 @@ diesel::table! {
         username -> Text,
         at -> BigInt,
         success -> Bool,
+        source -> Text,
     }
 }
 
@@ -41,6 +43,8 @@ diesel::table! {
         label -> Text,
         created_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        expires_at -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
     }
 }
 
@@ -94,6 +98,7 @@ diesel::table! {
         revocation_reason -> Nullable<Integer>,
         status_seq -> Nullable<BigInt>,
         crl_shard -> Nullable<Integer>,
+        key_hash -> Nullable<Binary>,
     }
 }
 
@@ -220,6 +225,7 @@ diesel::table! {
         previous_application_id -> Nullable<BigInt>,
         card_id -> Nullable<BigInt>,
         renews_certificate_id -> Nullable<BigInt>,
+        resident_key -> Nullable<Binary>,
     }
 }
 
@@ -295,6 +301,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    leases (name) {
+        name -> Text,
+        holder -> Text,
+        instance -> Text,
+        acquired_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, scope, idem_key) {
+        user_id -> BigInt,
+        scope -> Text,
+        idem_key -> Text,
+        request_hash -> Text,
+        status -> Integer,
+        body -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(verifier_credentials -> verifiers (verifier_id));
 diesel::joinable!(verifier_serials -> verifiers (verifier_id));
 diesel::joinable!(verifier_serials -> certificates (certificate_id));
@@ -326,4 +354,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     verifier_serials,
     linkage_events,
     set_aside_cards,
+    leases,
+    idempotency_keys,
 );

@@ -165,8 +165,34 @@ pub const ROUTES: &[RouteSpec] = &[
     route("POST", "/verification/{id}", Roles(&[Role::Clerk])),
     route("GET", "/api/v1/me", AnyStaff),
     route("POST", "/api/v1/tokens", AnyStaff),
+    route("GET", "/api/v1/tokens", AnyStaff),
+    route("POST", "/api/v1/tokens/{id}/revoke", AnyStaff),
     route("GET", "/api/v1/users", Roles(&[Role::Admin])),
     route("POST", "/api/v1/users", Roles(&[Role::Admin])),
+    route("POST", "/api/v1/users/{id}/disable", Roles(&[Role::Admin])),
+    route("POST", "/api/v1/users/{id}/enable", Roles(&[Role::Admin])),
+    route(
+        "POST",
+        "/api/v1/users/{id}/password-reset",
+        Roles(&[Role::Admin]),
+    ),
+    route("GET", "/api/v1/users/{id}/tokens", Roles(&[Role::Admin])),
+    route(
+        "POST",
+        "/api/v1/users/{id}/tokens/{token}/revoke",
+        Roles(&[Role::Admin]),
+    ),
+    route("GET", "/users", Roles(&[Role::Admin])),
+    route("POST", "/users", Roles(&[Role::Admin])),
+    route("GET", "/users/{id}", Roles(&[Role::Admin])),
+    route("POST", "/users/{id}/disable", Roles(&[Role::Admin])),
+    route("POST", "/users/{id}/enable", Roles(&[Role::Admin])),
+    route("POST", "/users/{id}/password-reset", Roles(&[Role::Admin])),
+    route(
+        "POST",
+        "/users/{id}/tokens/{token}/revoke",
+        Roles(&[Role::Admin]),
+    ),
     route("GET", "/api/v1/audit", Roles(&[Role::Auditor])),
     route("GET", "/api/v1/audit/verify", Roles(&[Role::Auditor])),
     route("POST", "/api/v1/applications", Roles(&[Role::Office])),
@@ -232,11 +258,7 @@ pub const ROUTES: &[RouteSpec] = &[
         "/api/v1/cards/{number}/delivery",
         Roles(&[Role::Office]),
     ),
-    route(
-        "POST",
-        "/api/v1/certificates",
-        Roles(&[Role::Operator, Role::Admin]),
-    ),
+    route("POST", "/api/v1/certificates", Roles(&[Role::Admin])),
     route(
         "GET",
         "/api/v1/certificates/{serial}",
@@ -246,6 +268,9 @@ pub const ROUTES: &[RouteSpec] = &[
 
 /// Path prefixes whose routes are all [`Access::Revocation`].
 pub const REVOCATION_PREFIXES: &[&str] = &["/ocsp/", "/crl/"];
+
+/// How often a bearer token's last use is written (seconds).
+const TOKEN_USE_EVERY_S: i64 = 300;
 
 /// Paths a user with a one-time password may still use (to change it).
 const ALLOWED_BEFORE_PASSWORD_CHANGE: &[&str] = &["/password", "/logout", "/api/v1/me"];
@@ -435,8 +460,46 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/api/v1/me", web::get().to(api::me::get))
         .route("/api/v1/tokens", web::post().to(api::me::create_token))
+        .route("/api/v1/tokens", web::get().to(api::me::list_tokens))
+        .route(
+            "/api/v1/tokens/{id}/revoke",
+            web::post().to(api::me::revoke_token),
+        )
         .route("/api/v1/users", web::get().to(api::users::list))
         .route("/api/v1/users", web::post().to(api::users::create))
+        .route(
+            "/api/v1/users/{id}/disable",
+            web::post().to(api::users::disable),
+        )
+        .route(
+            "/api/v1/users/{id}/enable",
+            web::post().to(api::users::enable),
+        )
+        .route(
+            "/api/v1/users/{id}/password-reset",
+            web::post().to(api::users::reset_password),
+        )
+        .route(
+            "/api/v1/users/{id}/tokens",
+            web::get().to(api::users::tokens),
+        )
+        .route(
+            "/api/v1/users/{id}/tokens/{token}/revoke",
+            web::post().to(api::users::revoke_token),
+        )
+        .route("/users", web::get().to(views::users::list))
+        .route("/users", web::post().to(views::users::create))
+        .route("/users/{id}", web::get().to(views::users::show))
+        .route("/users/{id}/disable", web::post().to(views::users::disable))
+        .route("/users/{id}/enable", web::post().to(views::users::enable))
+        .route(
+            "/users/{id}/password-reset",
+            web::post().to(views::users::reset_password),
+        )
+        .route(
+            "/users/{id}/tokens/{token}/revoke",
+            web::post().to(views::users::revoke_token),
+        )
         .route("/api/v1/audit", web::get().to(api::audit::list))
         .route("/api/v1/audit/verify", web::get().to(api::audit::verify))
         .route(
@@ -447,6 +510,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/api/v1/certificates/{serial}",
             web::get().to(api::certificates::get),
         );
+}
+
+/// The `Idempotency-Key` header of a request, if sent (checked).
+pub fn idempotency_key(req: &actix_web::HttpRequest) -> Result<Option<String>, Error> {
+    match req.headers().get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => {
+            let k = v
+                .to_str()
+                .map_err(|_| Error::bad("Idempotency-Key", "not visible ASCII"))?
+                .to_string();
+            crate::service::idempotency::check_key(&k)?;
+            Ok(Some(k))
+        }
+    }
+}
+
+/// The response of an idempotent operation; a replay says so in `Idempotent-Replayed`.
+pub fn answer(a: &crate::service::idempotency::Answer) -> Result<HttpResponse, Error> {
+    let status = actix_web::http::StatusCode::from_u16(a.status)
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let mut resp = HttpResponse::build(status);
+    if a.replayed {
+        resp.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(resp.json(&a.body))
 }
 
 fn is_api(path: &str) -> bool {
@@ -532,7 +621,32 @@ pub async fn authorize(
     let now = state.clock.now();
     let by_cookie = token.is_none();
     let user: Option<StaffUser> = match (token, cookie) {
-        (Some(t), _) => state.with_conn(move |c| auth::token_user(c, &t)).await?,
+        (Some(t), _) => {
+            let found = match state.with_conn(move |c| auth::token_user(c, &t, now)).await {
+                Ok(found) => found,
+                Err(e @ Error::Expired(_)) => {
+                    return Ok(req.into_response(actix_web::ResponseError::error_response(&e)));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(u) = &found
+                && u.last_used_at
+                    .is_none_or(|t| now.timestamp() - t >= TOKEN_USE_EVERY_S)
+            {
+                // Record the use a few times an hour at most: not a write per request.
+                let id = u.token_id;
+                state
+                    .with_write(move |c| {
+                        Ok(crate::db::models::user::ApiToken::touch(
+                            c,
+                            id,
+                            now.timestamp(),
+                        )?)
+                    })
+                    .await?;
+            }
+            found.map(|u| u.user)
+        }
         (None, Some(ck)) => {
             state
                 .with_conn(move |c| auth::session_user(c, &ck, now))
@@ -552,12 +666,18 @@ pub async fn authorize(
     if !admitted {
         let actor = user.actor();
         let target = format!("{method} {pattern}");
-        // Refusals are audited: they are how misuse shows.
-        state
-            .with_write(move |c| {
-                crate::audit::append(c, now.timestamp(), &actor, "access.denied", &target, "")
-            })
-            .await?;
+        // Refusals are audited (they are how misuse shows), a flood of them counted.
+        let source = format!("user:{}", user.id);
+        if state
+            .refusals
+            .admit(&source, &actor, "access.denied", &target, now.timestamp())?
+        {
+            state
+                .with_write(move |c| {
+                    crate::audit::append(c, now.timestamp(), &actor, "access.denied", &target, "")
+                })
+                .await?;
+        }
         let resp = actix_web::ResponseError::error_response(&Error::Forbidden(format!(
             "the {} role may not use {method} {pattern}",
             user.role.as_str()

@@ -264,8 +264,12 @@ pub fn backoff(attempts: i32) -> i64 {
     (60i64 << exp).min(MAX_BACKOFF)
 }
 
-/// Send up to 100 due messages. Connections are taken only to read and to record, never
-/// held while talking to the mail server.
+/// Seconds a message being sent is held by its sender.
+const CLAIM_S: i64 = 600;
+
+/// Send up to 100 due messages, each claimed first, then sent and marked sent (or deferred
+/// with back-off). Connections are taken only to read and to record, never held while
+/// talking to the mail server.
 pub fn deliver_due(
     pool: &crate::db::DbPool,
     key: &DataKey,
@@ -282,6 +286,20 @@ pub fn deliver_due(
         .load(&mut *pool.get()?)?;
     let mut round = Round::default();
     for (id, attempts, sealed) in due {
+        // Claim it first: whoever else looks at the queue (another instance, `kofu mail
+        // deliver`) passes it over while it is being sent. A sender killed in between leaves
+        // it to be tried again after the claim has run out (once more at most).
+        let claimed = diesel::update(
+            mail_queue::table
+                .find(id)
+                .filter(mail_queue::state.eq("pending"))
+                .filter(mail_queue::next_attempt_at.le(now_s)),
+        )
+        .set(mail_queue::next_attempt_at.eq(now_s + CLAIM_S))
+        .execute(&mut *pool.get()?)?;
+        if claimed != 1 {
+            continue;
+        }
         let q: Queued = key.open_json(MAIL_TABLE, &sealed)?;
         let (subject, body) = render(&q.notice, &mailer.office)?;
         let outcome = mailer.send(&q.to, &subject, body);

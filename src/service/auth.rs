@@ -3,17 +3,15 @@
 //! SHA-256 is stored.
 
 use crate::audit::{self, Actor};
+use crate::config::AuthConfig;
 use crate::db::DbConn;
 use crate::db::models::user::{self, ApiToken, Session, User};
 use crate::error::{Error, Result};
+use crate::service::refusals::Refusals;
 use crate::service::users::{Role, verify_password};
 use chrono::{DateTime, Utc};
 use diesel::Connection;
 
-/// Failed attempts that lock an account.
-pub const LOCKOUT_FAILURES: i64 = 5;
-/// The window in which failures count, and how long the lock lasts.
-pub const LOCKOUT_WINDOW_SECS: i64 = 15 * 60;
 /// Session lifetime.
 pub const SESSION_SECS: i64 = 8 * 3600;
 /// Prefix that makes kofu tokens recognisable (e.g. to secret scanners).
@@ -77,31 +75,68 @@ pub struct NewSession {
     pub user: StaffUser,
 }
 
-/// Check a password login. Failures are recorded and audited; five within fifteen minutes
-/// lock the account for fifteen minutes (an unknown username is treated the same way, so
-/// the answer does not reveal which names exist).
+/// Where a login comes from and the rules it is held to.
+pub struct LoginContext<'a> {
+    /// The client's address (the TCP peer).
+    pub source: &'a str,
+    /// Lock-out rules.
+    pub policy: &'a AuthConfig,
+    /// Where repeated refusals are counted instead of audited one by one.
+    pub refusals: &'a Refusals,
+}
+
+/// Check a password login. Failures are recorded per account and source address:
+/// `failures_per_source` within `lockout_window_s` lock the account for that address only,
+/// so nobody can lock a colleague out from elsewhere; `failures_per_account` from all
+/// addresses within `account_window_s` lock it everywhere (a slow, distributed guess). An
+/// unknown username is treated the same way, so the answer does not reveal which names
+/// exist. Failures are audited, a flood of them counted ([`Refusals`]).
 pub fn login(
     conn: &mut DbConn,
+    ctx: &LoginContext<'_>,
     username: &str,
     password: &str,
     now: DateTime<Utc>,
 ) -> Result<NewSession> {
     let now_s = now.timestamp();
     let username = username.trim();
+    let policy = ctx.policy;
     let anon = Actor::new(username, "anonymous");
-    if user::recent_failures(conn, username, now_s - LOCKOUT_WINDOW_SECS)? >= LOCKOUT_FAILURES {
-        user::record_login_attempt(conn, username, now_s, false)?;
-        audit::append(
-            conn,
-            now_s,
+    let refuse = |conn: &mut DbConn, action: &str, detail: &str| -> Result<()> {
+        user::record_login_attempt(conn, username, ctx.source, now_s, false)?;
+        let target = format!("username:{username}");
+        if ctx.refusals.admit(
+            &format!("login:{username}:{}", ctx.source),
             &anon,
-            "login.locked",
-            &format!("username:{username}"),
-            "",
-        )?;
-        return Err(Error::Locked(
-            "too many failed logins; try again in 15 minutes or ask an administrator".into(),
-        ));
+            action,
+            &target,
+            now_s,
+        )? {
+            audit::append(conn, now_s, &anon, action, &target, detail)?;
+        }
+        Ok(())
+    };
+    let from_here = user::recent_failures(
+        conn,
+        username,
+        Some(ctx.source),
+        now_s - policy.lockout_window_s,
+    )?;
+    if from_here >= policy.failures_per_source {
+        refuse(conn, "login.locked", &format!("source={}", ctx.source))?;
+        return Err(Error::Locked(format!(
+            "too many failed logins from this address; try again in {} minutes or ask an administrator",
+            policy.lockout_window_s / 60
+        )));
+    }
+    let everywhere = user::recent_failures(conn, username, None, now_s - policy.account_window_s)?;
+    if everywhere >= policy.failures_per_account {
+        refuse(conn, "login.locked", "account ceiling")?;
+        return Err(Error::Locked(format!(
+            "too many failed logins for this account from several addresses; it is locked for \
+             up to {} minutes, or until an administrator resets its password",
+            policy.account_window_s / 60
+        )));
     }
     let found = User::by_username(conn, username)?;
     let ok = match &found {
@@ -113,22 +148,15 @@ pub fn login(
         }
     };
     let Some(u) = found.filter(|_| ok) else {
-        user::record_login_attempt(conn, username, now_s, false)?;
-        audit::append(
-            conn,
-            now_s,
-            &anon,
-            "login.failed",
-            &format!("username:{username}"),
-            "",
-        )?;
+        refuse(conn, "login.failed", &format!("source={}", ctx.source))?;
         return Err(Error::Unauthenticated);
     };
     let cookie = random_secret()?;
     let csrf = random_secret()?;
     let staff = StaffUser::from_user(&u, Some(csrf.clone()))?;
     conn.transaction(|c| {
-        user::record_login_attempt(c, username, now_s, true)?;
+        user::record_login_attempt(c, username, ctx.source, now_s, true)?;
+        User::logged_in(c, u.id, now_s)?;
         Session::insert(
             c,
             &Session {
@@ -145,7 +173,7 @@ pub fn login(
             &staff.actor(),
             "login",
             &format!("user:{}", u.id),
-            "",
+            &format!("source={}", ctx.source),
         )?;
         Ok::<_, Error>(())
     })?;
@@ -175,11 +203,12 @@ pub fn logout(conn: &mut DbConn, cookie: &str, actor: &Actor, now: DateTime<Utc>
     Ok(())
 }
 
-/// Create an API token for `user_id`; the token is returned once.
+/// Create an API token for `user_id`, valid for `days` days; the token is returned once.
 pub fn create_token(
     conn: &mut DbConn,
     user_id: i64,
     label: &str,
+    days: i64,
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<(i64, String)> {
@@ -190,31 +219,87 @@ pub fn create_token(
             "give the token a label of 1–100 characters",
         ));
     }
+    if days < 1 {
+        return Err(Error::bad("days", "a token lasts at least one day"));
+    }
     let token = format!("{TOKEN_PREFIX}{}", random_secret()?);
+    let expires_at = now.timestamp() + days * 86_400;
     let row = conn.transaction(|c| {
-        let row = ApiToken::insert(c, user_id, &secret_hash(&token), label, now.timestamp())?;
+        let row = ApiToken::insert(
+            c,
+            user_id,
+            &secret_hash(&token),
+            label,
+            now.timestamp(),
+            expires_at,
+        )?;
         audit::append(
             c,
             now.timestamp(),
             actor,
             "token.create",
             &format!("token:{}", row.id),
-            &format!("user={user_id}"),
+            &format!("user={user_id} days={days}"),
         )?;
         Ok::<_, Error>(row)
     })?;
     Ok((row.id, token))
 }
 
-/// The user of a live bearer token.
-pub fn token_user(conn: &mut DbConn, token: &str) -> Result<Option<StaffUser>> {
+/// A bearer token's user, with the token's id and when its use was last recorded.
+#[derive(Debug, Clone)]
+pub struct TokenUse {
+    /// The user.
+    pub user: StaffUser,
+    /// Token id.
+    pub token_id: i64,
+    /// Last recorded use.
+    pub last_used_at: Option<i64>,
+}
+
+/// The user of a live bearer token: None for an unknown or revoked token or a disabled
+/// account; an expired token is refused naming its expiry.
+pub fn token_user(conn: &mut DbConn, token: &str, now: DateTime<Utc>) -> Result<Option<TokenUse>> {
     if !token.starts_with(TOKEN_PREFIX) {
         return Ok(None);
     }
     match ApiToken::live(conn, &secret_hash(token))? {
-        Some((_, u)) if !u.disabled => Ok(Some(StaffUser::from_user(&u, None)?)),
+        Some((t, _)) if t.expires_at.is_some_and(|e| e <= now.timestamp()) => {
+            Err(Error::Expired(format!(
+                "this API token expired on {} JST; ask for a new one",
+                crate::jp::time::written(t.expires_at.unwrap_or_default())
+            )))
+        }
+        Some((t, u)) if !u.disabled => Ok(Some(TokenUse {
+            user: StaffUser::from_user(&u, None)?,
+            token_id: t.id,
+            last_used_at: t.last_used_at,
+        })),
         _ => Ok(None),
     }
+}
+
+/// Check the caller's own password again before a sensitive step (minting a token): a
+/// wrong one is refused and audited.
+pub fn confirm_password(
+    conn: &mut DbConn,
+    user: &StaffUser,
+    password: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let u = User::by_id(conn, user.id)?.ok_or(Error::Unauthenticated)?;
+    if verify_password(password, &u.password_hash) {
+        return Ok(());
+    }
+    audit::append(
+        conn,
+        now.timestamp(),
+        &user.actor(),
+        "token.refused",
+        &format!("user:{}", user.id),
+        "wrong password",
+    )?;
+    Err(Error::bad("password", "the password is wrong"))
 }
 
 /// Change one's password (after the one-time password).

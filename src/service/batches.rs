@@ -23,13 +23,13 @@
 //!   the end of every run revokes whatever certificate is left on a card that is not its
 //!   application's written card.
 //!
-//! Two runs of one batch are kept apart by an OS file lock (the card readers hang off one
-//! machine); the lock goes with the process, so `kill -9` never leaves it held.
+//! One run of a batch at a time across every instance sharing the database: a run holds
+//! the batch's lease (`service::lease`), renewed while it runs; a second start anywhere is
+//! refused naming the instance that holds it, and a run whose instance was killed can be
+//! taken over once its lease has run out, and resumes as a rerun does.
 
 use crate::audit::{self, Actor};
 use crate::ca::Hierarchy;
-use crate::ca::csr::CheckedCsr;
-use crate::ca::identity::Identity;
 use crate::ca::profile::Profile;
 use crate::ca::validity;
 use crate::card::pin::{self, Pins};
@@ -46,11 +46,11 @@ use crate::error::{Error, Result};
 use crate::pii::DataKey;
 use crate::service::card_stack;
 use crate::service::intake;
-use crate::service::issuance::{self, ConnSource, IssueRequest};
+use crate::service::issuance::{self, ConnSource};
+use crate::service::lease::Lease;
 use diesel::prelude::*;
-use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The sealing domain of card PINs.
 const PINS_TABLE: &str = "cards.pins";
@@ -77,8 +77,8 @@ pub struct Runner<'a> {
     pub clock: &'a dyn Clock,
     /// Who runs the batch.
     pub actor: Actor,
-    /// Where the run lock lives (the data directory).
-    pub lock_dir: &'a Path,
+    /// The run's lease (taken with [`claim`]): one run of a batch across every instance.
+    pub lease: &'a Lease,
 }
 
 /// How far a run got.
@@ -103,6 +103,33 @@ pub struct RunSummary {
     pub failed: Vec<(String, String)>,
 }
 
+/// The name of batch `id`'s run lease.
+pub fn lease_name(id: i64) -> String {
+    format!("batch:{id}")
+}
+
+/// Take the run lease of batch `id` for `instance`: refused (409) naming the instance that
+/// runs it, unless that run's lease has run out (its instance stopped), when this one takes
+/// the run over.
+pub fn claim(
+    conn: &mut DbConn,
+    id: i64,
+    instance: &str,
+    ttl_s: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Lease> {
+    crate::service::orders::show(conn, id)?;
+    match Lease::acquire(conn, &lease_name(id), instance, ttl_s, now.timestamp())? {
+        Ok(lease) => Ok(lease),
+        Err(busy) => Err(Error::Conflict(format!(
+            "batch {id} is being run on instance {} (lease until {} JST); wait for it to finish, \
+             or for its lease to run out if that instance has stopped",
+            busy.instance,
+            crate::jp::time::written(busy.expires_at)
+        ))),
+    }
+}
+
 /// The security-officer PIN of a card, derived from its number with the data key: the office
 /// can re-derive it to unblock a card, and it is stored nowhere.
 pub fn so_pin(key: &DataKey, card_number: &str) -> String {
@@ -118,26 +145,28 @@ pub fn pins(key: &DataKey, card: &CardRow) -> Result<Option<Pins>> {
 }
 
 impl Runner<'_> {
-    /// Run batch `id` to the end: every card not yet written is written. Progress is
-    /// reported after each card.
+    /// Run batch `id` to the end under its run lease (see [`claim`]): every card not yet
+    /// written is written. Progress is reported after each card. The lease is renewed in
+    /// the background while the run lasts and released at its end; a run that loses it (its
+    /// instance stalled past the lease's time and another took over) stops before the next
+    /// card, and its writes after the loss are refused by the fence in their WHERE clause.
     pub fn run(&self, id: i64, progress: &(dyn Fn(Progress) + Sync)) -> Result<RunSummary> {
-        std::fs::create_dir_all(self.lock_dir)
-            .map_err(|e| Error::Internal(format!("lock directory: {e}")))?;
-        let lock_path = self.lock_dir.join(format!("batch-{id}.lock"));
-        let lock = std::fs::File::create(&lock_path)
-            .map_err(|e| Error::Internal(format!("{}: {e}", lock_path.display())))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(Error::Conflict(format!(
-                    "batch {id} is already being run on this machine"
-                )));
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(Error::Internal(format!("{}: {e}", lock_path.display())));
-            }
+        let out = self.run_leased(id, progress);
+        let mut db = self.db;
+        if let Err(e) = db.with(|c| self.lease.release(c)) {
+            tracing::warn!(batch = id, error = %e, "the run lease was not released; it runs out by itself");
         }
+        out
+    }
 
+    fn run_leased(&self, id: i64, progress: &(dyn Fn(Progress) + Sync)) -> Result<RunSummary> {
+        let lease = self.lease;
+        if lease.name != lease_name(id) {
+            return Err(Error::Internal(format!(
+                "the lease {} is not batch {id}'s",
+                lease.name
+            )));
+        }
         let now = self.clock.now().timestamp();
         let mut db = self.db;
         let (reference, apps) = db.with(|c| {
@@ -146,7 +175,8 @@ impl Runner<'_> {
                 let started = diesel::update(
                     issuance_batches::table
                         .find(id)
-                        .filter(issuance_batches::state.eq("ordered")),
+                        .filter(issuance_batches::state.eq("ordered"))
+                        .filter(diesel::dsl::exists(lease.held(now))),
                 )
                 .set(issuance_batches::state.eq("running"))
                 .execute(c)?;
@@ -157,7 +187,10 @@ impl Runner<'_> {
                         &self.actor,
                         "batch.started",
                         &format!("batch:{}", batch.reference),
-                        &format!("cards={}", batch.application_count),
+                        &format!(
+                            "cards={} instance={}",
+                            batch.application_count, lease.instance
+                        ),
                     )?;
                 }
                 let apps: Vec<ApplicationRow> = applications::table
@@ -181,10 +214,36 @@ impl Runner<'_> {
         });
         let next = AtomicUsize::new(0);
         let failed = Mutex::new(Vec::new());
+        let lost_flag = AtomicBool::new(false);
+        let lost = &lost_flag;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
         std::thread::scope(|s| {
-            for _ in 0..self.workers.clamp(1, 64) {
-                s.spawn(|| {
+            // The heartbeat: renew the lease a few times per its lifetime until the workers
+            // are done (the channel closes).
+            s.spawn(move || {
+                let every = std::time::Duration::from_secs((lease.ttl_s / 3).max(1) as u64);
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(every)
+                {
+                    let mut db = self.db;
+                    let now = self.clock.now().timestamp();
+                    match db.with(|c| lease.renew(c, now)) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!(batch = id, "the batch run's lease was lost");
+                            lost.store(true, Ordering::SeqCst);
+                            break;
+                        }
+                        Err(e) => tracing::warn!(batch = id, error = %e, "lease renewal failed"),
+                    }
+                }
+            });
+            let workers: Vec<_> = (0..self.workers.clamp(1, 64))
+                .map(|_| s.spawn(|| {
                     loop {
+                        if lost.load(Ordering::SeqCst) {
+                            break;
+                        }
                         let i = next.fetch_add(1, Ordering::SeqCst);
                         let Some(app) = todo.get(i) else { break };
                         match self.card(id, app) {
@@ -200,9 +259,16 @@ impl Runner<'_> {
                             }
                         }
                     }
-                });
+                }))
+                .collect();
+            for w in workers {
+                let _ = w.join();
             }
+            drop(stop);
         });
+        if lost.load(Ordering::SeqCst) {
+            return Err(lease.lost());
+        }
         let failed = failed
             .into_inner()
             .map_err(|_| Error::Internal("failure list poisoned".into()))?;
@@ -221,7 +287,8 @@ impl Runner<'_> {
                     let done = diesel::update(
                         issuance_batches::table
                             .find(id)
-                            .filter(issuance_batches::state.eq("running")),
+                            .filter(issuance_batches::state.eq("running"))
+                            .filter(diesel::dsl::exists(lease.held(now))),
                     )
                     .set(issuance_batches::state.eq("completed"))
                     .execute(c)?;
@@ -239,7 +306,6 @@ impl Runner<'_> {
                 })
             })?;
         }
-        drop(lock);
         Ok(RunSummary {
             reference,
             written,
@@ -292,11 +358,12 @@ impl Runner<'_> {
                     return Ok(false);
                 }
             };
-            db.with(|c| {
+            let n = db.with(|c| {
                 Ok(diesel::update(
                     cards::table
                         .find(row.id)
-                        .filter(cards::state.eq(state::ALLOCATED)),
+                        .filter(cards::state.eq(state::ALLOCATED))
+                        .filter(diesel::dsl::exists(self.lease.held(now_s))),
                 )
                 .set((
                     cards::state.eq(state::PERSONALISED),
@@ -305,6 +372,9 @@ impl Runner<'_> {
                 ))
                 .execute(c)?)
             })?;
+            if n != 1 {
+                return Err(self.changed(&row));
+            }
             card
         } else {
             let serial = row.chip_serial.as_deref().unwrap_or_default();
@@ -352,17 +422,24 @@ impl Runner<'_> {
         step(&row.card_number, "keys");
 
         // 4. Certificates: reuse what was issued, abandon intents never completed.
-        let certs = self.certificates(&row, app, &applicant, &keys, now)?;
+        let certs = self.certificates(&row, app, &keys, now)?;
         if row.state == state::ALLOCATED || row.state == state::PERSONALISED {
-            db.with(|c| {
-                Ok(CardRow::advance(
-                    c,
-                    row.id,
-                    state::PERSONALISED,
-                    state::CERTIFIED,
-                    now_s,
-                )?)
+            let n = db.with(|c| {
+                Ok(diesel::update(
+                    cards::table
+                        .find(row.id)
+                        .filter(cards::state.eq(state::PERSONALISED))
+                        .filter(diesel::dsl::exists(self.lease.held(now_s))),
+                )
+                .set((
+                    cards::state.eq(state::CERTIFIED),
+                    cards::updated_at.eq(now_s),
+                ))
+                .execute(c)?)
             })?;
+            if n != 1 {
+                return Err(self.changed(&row));
+            }
         }
         step(&row.card_number, "certified");
 
@@ -408,7 +485,8 @@ impl Runner<'_> {
                 let n = diesel::update(
                     cards::table
                         .find(row.id)
-                        .filter(cards::state.eq(state::CERTIFIED)),
+                        .filter(cards::state.eq(state::CERTIFIED))
+                        .filter(diesel::dsl::exists(self.lease.held(now_s))),
                 )
                 .set((
                     cards::state.eq(state::WRITTEN),
@@ -418,10 +496,7 @@ impl Runner<'_> {
                 ))
                 .execute(c)?;
                 if n != 1 {
-                    return Err(Error::Conflict(format!(
-                        "card {} was not awaiting writing",
-                        row.card_number
-                    )));
+                    return Err(self.changed(&row));
                 }
                 diesel::update(
                     applications::table
@@ -433,6 +508,29 @@ impl Runner<'_> {
                     applications::updated_at.eq(now_s),
                 ))
                 .execute(c)?;
+                // A reissue or a renewal replaces the holder's old card: revoked now that
+                // the new one is written.
+                for old in replaced_cards(c, app, row.id)? {
+                    let serials =
+                        crate::service::revocation::supersede_card(c, old.id, &self.actor, now_s)?;
+                    audit::append(
+                        c,
+                        now_s,
+                        &self.actor,
+                        "card.replaced",
+                        &format!("card:{}", old.card_number),
+                        &format!(
+                            "by card:{} application:{}; certificates revoked: {}",
+                            row.card_number,
+                            app.reference,
+                            if serials.is_empty() {
+                                "none".to_string()
+                            } else {
+                                serials.join(" ")
+                            }
+                        ),
+                    )?;
+                }
                 if app.delivery == "counter"
                     && let Some(email) = &applicant.email
                 {
@@ -477,15 +575,13 @@ impl Runner<'_> {
                 let n = diesel::update(
                     cards::table
                         .find(row.id)
-                        .filter(cards::state.eq(&row.state)),
+                        .filter(cards::state.eq(&row.state))
+                        .filter(diesel::dsl::exists(self.lease.held(now_s))),
                 )
                 .set((cards::state.eq(state::SPOILED), cards::updated_at.eq(now_s)))
                 .execute(c)?;
                 if n != 1 {
-                    return Err(Error::Conflict(format!(
-                        "card {} changed while being spoiled",
-                        row.card_number
-                    )));
+                    return Err(self.changed(row));
                 }
                 self.abandon_intents(c, row, now_s)?;
                 let issued = crate::service::revocation::revoke_spoiled_card(
@@ -512,6 +608,15 @@ impl Runner<'_> {
                 Ok(())
             })
         })
+    }
+
+    /// The error when a fenced update of `row` changed nothing: the card moved on under
+    /// another writer, or this run lost its lease.
+    fn changed(&self, row: &CardRow) -> Error {
+        Error::Conflict(format!(
+            "card {} changed under this run, or the run's lease ({}) was lost; nothing more is written to it here",
+            row.card_number, self.lease.name
+        ))
     }
 
     /// Record a token set aside while writing `row` (the card whose number it carries, if it
@@ -576,7 +681,6 @@ impl Runner<'_> {
         &self,
         row: &CardRow,
         app: &ApplicationRow,
-        applicant: &intake::Applicant,
         keys: &[(Purpose, (Vec<u8>, Origin))],
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<CardCertificate>> {
@@ -625,36 +729,20 @@ impl Runner<'_> {
         if missing.is_empty() {
             return Ok(out);
         }
-        let identity = Identity {
-            name: applicant.name.clone(),
-            name_kana: applicant.name_kana.clone(),
-            birth_date: applicant.birth_date,
-            sex: applicant.sex,
-            address: applicant.address.clone(),
-            postal_code: applicant.postal_code.clone(),
-            municipality_code: app.municipality_code.clone(),
-            name_substitute: String::new(),
-            address_substitute: String::new(),
+        let req = issuance::HolderRequest {
+            card_id: row.id,
+            application_id: app.id,
+            keys: missing
+                .iter()
+                .map(|(_, profile, spki)| (*profile, spki.clone()))
+                .collect(),
         };
-        let reqs: Vec<IssueRequest> = missing
-            .iter()
-            .map(|(_, profile, spki)| IssueRequest {
-                profile: *profile,
-                ca: None,
-                csr: CheckedCsr {
-                    spki_der: spki.clone(),
-                    common_name: None,
-                    dns_names: Vec::new(),
-                },
-                identity: Some(identity.clone()),
-            })
-            .collect();
-        let card_ids = vec![Some(row.id); reqs.len()];
-        let issued = issuance::issue_for_cards(
+        let issued = issuance::issue_holder(
             &mut db,
             self.ca,
-            &reqs,
-            &card_ids,
+            self.key,
+            &req,
+            Some(self.lease),
             &self.actor,
             self.prefix,
             now,
@@ -747,6 +835,34 @@ pub fn allocate(
         }
     }
     Err(Error::Internal("no free card number after 8 draws".into()))
+}
+
+/// The cards a `reissue` or `renewal` application's new card replaces: the card it was
+/// opened for, and any other live card of the same resident (never `new_card` itself).
+fn replaced_cards(c: &mut DbConn, app: &ApplicationRow, new_card: i64) -> Result<Vec<CardRow>> {
+    if !matches!(app.kind.as_str(), "reissue" | "renewal") {
+        return Ok(Vec::new());
+    }
+    use crate::service::revocation::card_status;
+    let mut ids: Vec<i64> = app.card_id.into_iter().collect();
+    if let Some(k) = &app.resident_key {
+        ids.extend(
+            cards::table
+                .inner_join(applications::table.on(applications::id.eq(cards::application_id)))
+                .filter(applications::resident_key.eq(k))
+                .filter(cards::state.ne(state::SPOILED))
+                .filter(cards::status.eq_any([card_status::ACTIVE, card_status::SUSPENDED]))
+                .select(cards::id)
+                .load::<i64>(c)?,
+        );
+    }
+    ids.retain(|id| *id != new_card);
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(cards::table
+        .filter(cards::id.eq_any(ids))
+        .select(CardRow::as_select())
+        .load(c)?)
 }
 
 /// A certificate that belongs on a card.

@@ -63,6 +63,7 @@ pub fn record(
     now_s: i64,
 ) -> Result<bool> {
     conn.transaction(|c| {
+        crate::db::lock_for_write(c)?;
         let mut seen = set_aside_cards::table
             .filter(set_aside_cards::chip_serial.eq(&t.chip_serial))
             .filter(set_aside_cards::token_label.eq(&t.label))

@@ -393,3 +393,20 @@ pub fn update_forms(
 pub fn applicant(key: &DataKey, row: &ApplicationRow) -> Result<Applicant> {
     key.open_json(APPLICATIONS_TABLE, &row.pii)
 }
+
+/// The identity a holder certificate of this application carries: the four fields as the
+/// application holds them, with its municipality.
+pub fn identity(key: &DataKey, row: &ApplicationRow) -> Result<crate::ca::identity::Identity> {
+    let a = applicant(key, row)?;
+    Ok(crate::ca::identity::Identity {
+        name: a.name,
+        name_kana: a.name_kana,
+        birth_date: a.birth_date,
+        sex: a.sex,
+        address: a.address,
+        postal_code: a.postal_code,
+        municipality_code: row.municipality_code.clone(),
+        name_substitute: String::new(),
+        address_substitute: String::new(),
+    })
+}

@@ -3,6 +3,16 @@
 //! → store the TBS → audit "about to sign" → sign → check the signed TBS → store the
 //! certificate → audit "issued". A crash between any two steps leaves a `reserved` or
 //! `tbs_stored` row, never an unrecorded signed certificate.
+//!
+//! Who may get what (issue 13): a holder certificate (signing, authentication) is issued only
+//! by [`issue_holder`], for the card being written for an application a clerk verified and a
+//! second person ordered (or a verified renewal of the holder's own active card), with the
+//! identity taken from that application — checked again inside the transactions that record
+//! the intent and store the certificate. [`issue`] and [`issue_batch`] issue infrastructure
+//! profiles only. A holder's key is certified at most once (a unique index on the key hash);
+//! an infrastructure key may be certified again only for the same profile and CA, and only
+//! where the service renews its own certificates with the key it keeps (OCSP responders, the
+//! TLS server).
 
 use crate::audit::{self, Actor};
 use crate::ca::Hierarchy;
@@ -12,10 +22,15 @@ use crate::ca::issuer;
 use crate::ca::profile::{CaName, EeRequest, Profile, ee_parts};
 use crate::ca::serial::Serial;
 use crate::db::DbConn;
+use crate::db::models::application::{ApplicationRow, state as app_state};
 use crate::db::models::ca::{CertificateRow, NewCertificate, state};
+use crate::db::models::card::{CardRow, state as card_state};
+use crate::db::schema::{cards, certificates, issuance_batches};
 use crate::error::{Error, Result};
+use crate::pii::DataKey;
+use crate::service::lease::Lease;
 use chrono::{DateTime, Utc};
-use diesel::Connection;
+use diesel::prelude::*;
 
 /// A request to issue, already parsed and checked at the edges.
 #[derive(Debug, Clone)]
@@ -41,7 +56,8 @@ pub struct Issued {
     pub ca: CaName,
 }
 
-/// Issue one certificate. `prefix` is this instance's serial prefix.
+/// Issue one infrastructure certificate (OCSP responder, verifier client, TLS server).
+/// `prefix` is this instance's serial prefix.
 pub fn issue(
     conn: &mut impl ConnSource,
     h: &Hierarchy,
@@ -93,9 +109,9 @@ struct Pending {
 /// Below this many certificates a batch is signed on the calling thread.
 const PARALLEL_SIGNING_FROM: usize = 16;
 
-/// Issue several certificates: every input is checked and every TBS linted first (one bad
-/// request stores nothing), then all serials, TBS and intents are stored in one
-/// transaction, signed (across the machine's cores for larger batches), and all
+/// Issue several infrastructure certificates: every input is checked and every TBS linted
+/// first (one bad request stores nothing), then all serials, TBS and intents are stored in
+/// one transaction, signed (across the machine's cores for larger batches), and all
 /// certificates stored in one transaction. A crash in between leaves `tbs_stored` rows.
 pub fn issue_batch(
     conn: &mut impl ConnSource,
@@ -105,16 +121,181 @@ pub fn issue_batch(
     prefix: u16,
     now: DateTime<Utc>,
 ) -> Result<Vec<Issued>> {
-    issue_for_cards(conn, h, reqs, &vec![None; reqs.len()], actor, prefix, now)
+    if let Some(r) = reqs.iter().find(|r| r.profile.is_holder()) {
+        return Err(holder_refusal(r.profile));
+    }
+    issue_guarded(
+        conn,
+        h,
+        reqs,
+        &vec![None; reqs.len()],
+        &|_| Ok(()),
+        actor,
+        prefix,
+        now,
+    )
 }
 
-/// [`issue_batch`], with each certificate row linked to the card its key lives on
-/// (`card_ids[i]` for `reqs[i]`), in the same transaction that records the intent to sign.
-pub fn issue_for_cards(
+/// The refusal of a holder profile outside the workflow.
+pub fn holder_refusal(profile: Profile) -> Error {
+    Error::Forbidden(format!(
+        "{} certificates are issued only for an application a clerk verified and a second \
+         person ordered, to the card written for it (kofu batch run, or a renewal at the \
+         counter); never from a request",
+        profile.as_str()
+    ))
+}
+
+/// The keys of a card to certify, for the application the card is written for.
+#[derive(Debug, Clone)]
+pub struct HolderRequest {
+    /// The card the keys live on.
+    pub card_id: i64,
+    /// The application: the batch application the card is written for, or the verified
+    /// renewal of the holder's own card.
+    pub application_id: i64,
+    /// (signing or authentication, SPKI DER) per key.
+    pub keys: Vec<(Profile, Vec<u8>)>,
+}
+
+/// Issue holder certificates for the keys on a card. The identity comes from the
+/// application; the card and application must be in a state the workflow issues for
+/// ([`holder_target`]), checked again in the transactions that record the intent and store
+/// the certificates, together with `fence` (the batch run's lease) when given.
+#[allow(clippy::too_many_arguments)]
+pub fn issue_holder(
+    conn: &mut impl ConnSource,
+    h: &Hierarchy,
+    key: &DataKey,
+    req: &HolderRequest,
+    fence: Option<&Lease>,
+    actor: &Actor,
+    prefix: u16,
+    now: DateTime<Utc>,
+) -> Result<Vec<Issued>> {
+    if let Some((p, _)) = req.keys.iter().find(|(p, _)| !p.is_holder()) {
+        return Err(Error::Internal(format!(
+            "{} is not a holder profile",
+            p.as_str()
+        )));
+    }
+    let (_, app) = conn.with(|c| holder_target(c, req.card_id, req.application_id))?;
+    let identity = crate::service::intake::identity(key, &app)?;
+    let reqs: Vec<IssueRequest> = req
+        .keys
+        .iter()
+        .map(|(profile, spki)| IssueRequest {
+            profile: *profile,
+            ca: None,
+            csr: CheckedCsr {
+                spki_der: spki.clone(),
+                common_name: None,
+                dns_names: Vec::new(),
+            },
+            identity: Some(identity.clone()),
+        })
+        .collect();
+    let now_s = now.timestamp();
+    let guard = |c: &mut DbConn| -> Result<()> {
+        holder_target(c, req.card_id, req.application_id)?;
+        match fence {
+            Some(lease) => lease.check(c, now_s),
+            None => Ok(()),
+        }
+    };
+    let card_ids = vec![Some(req.card_id); reqs.len()];
+    issue_guarded(conn, h, &reqs, &card_ids, &guard, actor, prefix, now)
+}
+
+/// The card and application a holder certificate may be issued for, or why not: the card
+/// being written (personalised, keys made) in the batch that a second person ordered for
+/// the application a clerk verified; or the holder's own active card with a renewal
+/// application a clerk verified.
+pub fn holder_target(
+    conn: &mut DbConn,
+    card_id: i64,
+    application_id: i64,
+) -> Result<(CardRow, ApplicationRow)> {
+    let card: CardRow = cards::table
+        .find(card_id)
+        .select(CardRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("card {card_id}")))?;
+    let app = ApplicationRow::get(conn, application_id)?
+        .ok_or_else(|| Error::NotFound(format!("application {application_id}")))?;
+    let verified = app.decided_by.is_some();
+    let batch_write = app.state == app_state::ORDERED
+        && verified
+        && card.application_id == app.id
+        && app.batch_id == Some(card.batch_id)
+        && matches!(
+            card.state.as_str(),
+            card_state::PERSONALISED | card_state::CERTIFIED
+        )
+        && issuance_batches::table
+            .find(card.batch_id)
+            .select(issuance_batches::ordered_by)
+            .first::<i64>(conn)
+            .optional()?
+            .is_some_and(|by| by != app.created_by);
+    let renewal = app.kind == "renewal"
+        && verified
+        && app.state == app_state::VERIFIED
+        && app.card_id == Some(card.id)
+        && card.status == crate::service::revocation::card_status::ACTIVE;
+    if batch_write || renewal {
+        Ok((card, app))
+    } else {
+        Err(Error::Forbidden(format!(
+            "card {} is not being written for application {} (state {}, card {} {}): holder \
+             certificates are issued only for a verified application a second person ordered, \
+             or a verified renewal of an active card",
+            card.card_number, app.reference, app.state, card.state, card.status
+        )))
+    }
+}
+
+/// SHA-256 of a SubjectPublicKeyInfo: what `certificates.key_hash` holds.
+pub fn key_hash(spki_der: &[u8]) -> Vec<u8> {
+    openssl::sha::sha256(spki_der).to_vec()
+}
+
+/// Refuse a key certified before, unless it is an infrastructure key the service renews
+/// with the same key, for the same profile and CA. Every certificate of one key has the same
+/// profile and CA (anything else is refused here), so one row says it: one indexed lookup,
+/// however often a responder's or the TLS server's key was certified.
+fn check_key(conn: &mut DbConn, hash: &[u8], profile: Profile, ca: CaName) -> Result<()> {
+    let seen: Option<(String, String, String)> = certificates::table
+        .filter(certificates::key_hash.eq(hash))
+        .filter(certificates::state.ne(state::ABANDONED))
+        .select((
+            certificates::serial,
+            certificates::profile,
+            certificates::issuer,
+        ))
+        .first(conn)
+        .optional()?;
+    let keeps_key = matches!(profile, Profile::Ocsp | Profile::TlsServer);
+    match seen {
+        None => Ok(()),
+        Some((_, p, i)) if keeps_key && p == profile.as_str() && i == ca.as_str() => Ok(()),
+        Some((serial, p, _)) => Err(Error::Conflict(format!(
+            "this public key is already certified (serial {serial}, profile {p}); a new \
+             certificate needs a new key"
+        ))),
+    }
+}
+
+/// Issue with `guard` run first in both transactions (the intent, and the certificates):
+/// a guard that fails stores nothing, or leaves the intents to be abandoned.
+#[allow(clippy::too_many_arguments)]
+fn issue_guarded(
     conn: &mut impl ConnSource,
     h: &Hierarchy,
     reqs: &[IssueRequest],
     card_ids: &[Option<i64>],
+    guard: &dyn Fn(&mut DbConn) -> Result<()>,
     actor: &Actor,
     prefix: u16,
     now: DateTime<Utc>,
@@ -126,14 +307,23 @@ pub fn issue_for_cards(
 
     // 1–2. Check and lint everything before storing anything.
     let mut drafts = Vec::with_capacity(reqs.len());
+    let mut hashes: Vec<Vec<u8>> = Vec::with_capacity(reqs.len());
     for req in reqs {
         let ca_name = req.profile.issuer(req.ca)?;
         if req.profile.is_holder() && req.identity.is_none() {
             return Err(Error::bad(
                 "identity",
-                format!("profile {} needs --identity", req.profile.as_str()),
+                format!("profile {} needs an identity", req.profile.as_str()),
             ));
         }
+        let hash = key_hash(&req.csr.spki_der);
+        if hashes.contains(&hash) {
+            return Err(Error::bad(
+                "csr",
+                "the same public key twice in one request",
+            ));
+        }
+        hashes.push(hash);
         drafts.push((req, ca_name, prepare_one(h, req, ca_name, prefix, now)?));
     }
 
@@ -144,12 +334,18 @@ pub fn issue_for_cards(
         let serials: Vec<String> = drafts.iter().map(|(_, _, p)| p.serial().to_hex()).collect();
         let stored = conn.with(|db| {
             db.transaction(|c| {
+                crate::db::lock_for_write(c)?;
+                guard(c)?;
+                for ((req, ca_name, _), hash) in drafts.iter().zip(&hashes) {
+                    check_key(c, hash, req.profile, *ca_name)?;
+                }
                 let rows: Vec<NewCertificate<'_>> = drafts
                     .iter()
                     .zip(&serials)
                     .zip(card_ids)
+                    .zip(&hashes)
                     .map(
-                        |(((req, ca_name, prepared), serial), card_id)| NewCertificate {
+                        |((((req, ca_name, prepared), serial), card_id), hash)| NewCertificate {
                             serial,
                             issuer: ca_name.as_str(),
                             profile: req.profile.as_str(),
@@ -159,6 +355,7 @@ pub fn issue_for_cards(
                             not_after: prepared.not_after().timestamp(),
                             created_at: now_s,
                             card_id: *card_id,
+                            key_hash: Some(hash),
                             crl_shard: h
                                 .config
                                 .crl
@@ -212,6 +409,8 @@ pub fn issue_for_cards(
     // 5. Store the certificates and record the issuance.
     conn.with(|db| {
         db.transaction(|c| {
+            crate::db::lock_for_write(c)?;
+            guard(c)?;
             for (row_id, _, serial_hex, der) in &signed {
                 if CertificateRow::store_certificate(c, *row_id, der, now_s)? != 1 {
                     return Err(Error::Conflict(format!(

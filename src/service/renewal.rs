@@ -12,8 +12,6 @@
 use crate::audit::{self, Actor};
 use crate::ca::Hierarchy;
 use crate::ca::crl::Reason;
-use crate::ca::csr::CheckedCsr;
-use crate::ca::identity::Identity;
 use crate::ca::profile::Profile;
 use crate::card::readers::Readers;
 use crate::card::token::{Keygen, Purpose};
@@ -23,7 +21,7 @@ use crate::db::schema::{applications, certificate_links, certificates};
 use crate::db::{DbConn, DbPool};
 use crate::error::{Error, Result};
 use crate::pii::DataKey;
-use crate::service::issuance::{self, IssueRequest};
+use crate::service::issuance;
 use crate::service::revocation::{self, card_status};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -148,33 +146,18 @@ impl Renewal<'_> {
             _ => {
                 handle.remove(Purpose::Signing)?;
                 let (spki, _) = handle.key_pair(Purpose::Signing, self.keygen)?;
-                let identity = Identity {
-                    name: applicant.name.clone(),
-                    name_kana: applicant.name_kana.clone(),
-                    birth_date: applicant.birth_date,
-                    sex: applicant.sex,
-                    address: applicant.address.clone(),
-                    postal_code: applicant.postal_code.clone(),
-                    municipality_code: app.municipality_code.clone(),
-                    name_substitute: String::new(),
-                    address_substitute: String::new(),
-                };
-                let req = IssueRequest {
-                    profile: Profile::Signing,
-                    ca: None,
-                    csr: CheckedCsr {
-                        spki_der: spki,
-                        common_name: None,
-                        dns_names: Vec::new(),
-                    },
-                    identity: Some(identity),
-                };
                 let mut db = self.db;
-                let issued = issuance::issue_for_cards(
+                let req = issuance::HolderRequest {
+                    card_id: card.id,
+                    application_id: app.id,
+                    keys: vec![(Profile::Signing, spki)],
+                };
+                let issued = issuance::issue_holder(
                     &mut db,
                     self.ca,
-                    std::slice::from_ref(&req),
-                    &[Some(card.id)],
+                    self.key,
+                    &req,
+                    None,
                     &self.actor,
                     self.prefix,
                     now,

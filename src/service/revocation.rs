@@ -880,6 +880,51 @@ fn renewal_from_registry(
     Ok(())
 }
 
+/// A card replaced by a new one (a reissue or renewal written for the same person): its
+/// certificates still good or on hold are revoked as superseded (one already revoked for
+/// good keeps its reason) and the card is `revoked`, inside the caller's transaction.
+/// Returns the serials revoked.
+pub fn supersede_card(
+    conn: &mut DbConn,
+    card_id: i64,
+    actor: &Actor,
+    now_s: i64,
+) -> Result<Vec<String>> {
+    let hold = Reason::CertificateHold.code();
+    let live: Vec<(i64, String)> = certificates::table
+        .filter(certificates::card_id.eq(card_id))
+        .filter(certificates::state.eq("issued"))
+        .filter(
+            certificates::revocation_reason
+                .is_null()
+                .or(certificates::revocation_reason.eq(hold)),
+        )
+        .select((certificates::id, certificates::serial))
+        .load(conn)?;
+    let mut revoked = Vec::new();
+    for (id, serial) in &live {
+        if revoke_one(
+            conn,
+            *id,
+            serial,
+            Reason::Superseded,
+            "replaced by a new card",
+            actor,
+            now_s,
+        )? {
+            revoked.push(serial.clone());
+        }
+    }
+    diesel::update(
+        cards::table
+            .filter(cards::id.eq(card_id))
+            .filter(cards::status.ne(DESTROYED)),
+    )
+    .set(cards::status.eq(REVOKED))
+    .execute(conn)?;
+    Ok(revoked)
+}
+
 /// A card spoiled while it was written: the certificates already issued for it are revoked
 /// (unspecified: the chip never reached anyone) and the card is `destroyed`, inside the
 /// caller's transaction. Returns the serials revoked.

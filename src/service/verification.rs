@@ -71,14 +71,65 @@ pub struct Check {
     pub lookup: Lookup,
     /// Per-field verdicts, when one record was found.
     pub verdicts: Option<Verdicts>,
+    /// Why a `new` application cannot be approved although the fields agree: the resident
+    /// already holds a live card, or has another open application (one live card per person).
+    pub conflict: Option<String>,
 }
 
 impl Check {
-    /// Whether the clerk may approve: one living resident, no field mismatching.
+    /// Whether the clerk may approve: one living resident, no field mismatching, and no
+    /// other live card or open application of the same resident for a `new` application.
     pub fn approvable(&self) -> bool {
         self.lookup.status == RegistryStatus::Resident
             && self.verdicts.is_some_and(|v| v.all_agree())
+            && self.conflict.is_none()
     }
+}
+
+/// What else the resident behind `resident_key` has: an open application other than `id`,
+/// or a card that is active or suspended. `reissue` and `renewal` are the ways to a second
+/// card (the old one is revoked when the new one is written), so only `new` applications
+/// are held to this.
+pub fn other_card_or_application(
+    conn: &mut DbConn,
+    resident_key: &[u8],
+    id: i64,
+) -> Result<Option<String>> {
+    use crate::db::schema::{applications as a, cards as c};
+    use crate::service::revocation::card_status;
+    let open: Option<(String, String)> = a::table
+        .filter(a::resident_key.eq(resident_key))
+        .filter(a::id.ne(id))
+        .filter(a::state.eq_any([
+            state::DOCUMENTS_INCOMPLETE,
+            state::PENDING_VERIFICATION,
+            state::VERIFIED,
+            state::ORDERED,
+        ]))
+        .select((a::reference, a::state))
+        .first(conn)
+        .optional()?;
+    if let Some((reference, st)) = open {
+        return Ok(Some(format!(
+            "the same resident has another open application {reference} ({st}); one person \
+             gets one card: finish or reject that one first"
+        )));
+    }
+    let card: Option<(String, String)> = c::table
+        .inner_join(a::table.on(a::id.eq(c::application_id)))
+        .filter(a::resident_key.eq(resident_key))
+        .filter(c::state.ne(crate::db::models::card::state::SPOILED))
+        .filter(c::status.eq_any([card_status::ACTIVE, card_status::SUSPENDED]))
+        .select((c::card_number, c::status))
+        .first(conn)
+        .optional()?;
+    Ok(card.map(|(number, status)| {
+        format!(
+            "the same resident holds card {} ({status}); a second card comes only through a \
+             reissue or renewal application, which replaces it",
+            crate::card::number::display(&number)
+        )
+    }))
 }
 
 /// Load an application a clerk may act on: it exists and is in the clerk's municipality.
@@ -203,6 +254,15 @@ pub fn check(
     };
     let verdicts = lookup.record.as_ref().map(|r| compare(&a, r));
     let verdicts_json = verdicts.map(|v| serde_json::to_string(&v).unwrap_or_default());
+    let resident_key = lookup
+        .record
+        .as_ref()
+        .filter(|_| lookup.status == RegistryStatus::Resident)
+        .map(|r| crate::registry::resident_key(key, &r.municipality_code, &r.resident_code));
+    let conflict = match (&resident_key, row.kind.as_str()) {
+        (Some(k), "new") => other_card_or_application(conn, k, id)?,
+        _ => None,
+    };
     let now_s = now.timestamp();
     conn.transaction(|c| {
         use crate::db::schema::applications as t;
@@ -215,6 +275,7 @@ pub fn check(
             t::registry_status.eq(Some(lookup.status.as_str())),
             t::verdicts.eq(verdicts_json.as_deref()),
             t::resident_id.eq(lookup.resident_id),
+            t::resident_key.eq(resident_key.as_deref()),
             t::updated_at.eq(now_s),
         ))
         .execute(c)?;
@@ -225,9 +286,14 @@ pub fn check(
             "registry.view",
             &format!("application:{id}"),
             &format!(
-                "connector={} status={}",
+                "connector={} status={}{}",
                 registry.name(),
-                lookup.status.as_str()
+                lookup.status.as_str(),
+                if conflict.is_some() {
+                    " other_card_or_application"
+                } else {
+                    ""
+                }
             ),
         )?;
         Ok::<_, Error>(())
@@ -237,6 +303,7 @@ pub fn check(
         applicant: a,
         lookup,
         verdicts,
+        conflict,
     })
 }
 
@@ -260,8 +327,17 @@ pub fn decide(
     if !approve && reason.is_empty() {
         return Err(Error::bad("reason", "却下の理由を入力してください"));
     }
+    let mut held_to_one_card = None;
     if approve {
         let c = check(conn, key, registry, user, id, now)?;
+        if c.application.kind == "new" {
+            held_to_one_card = c.lookup.record.as_ref().map(|r| {
+                crate::registry::resident_key(key, &r.municipality_code, &r.resident_code)
+            });
+        }
+        if let Some(why) = &c.conflict {
+            return Err(Error::Conflict(format!("cannot approve: {why}")));
+        }
         if !c.approvable() {
             return Err(Error::Conflict(format!(
                 "cannot approve: registry status {} {}",
@@ -284,6 +360,26 @@ pub fn decide(
     let now_s = now.timestamp();
     conn.transaction(|c| {
         use crate::db::schema::applications as t;
+        let action = if approve {
+            "application.approve"
+        } else {
+            "application.reject"
+        };
+        // The entry first: appending takes the chain's head row, which orders two clerks
+        // approving two applications of one resident at once; the second then sees the first.
+        audit::append(
+            c,
+            now_s,
+            &user.actor(),
+            action,
+            &format!("application:{id}"),
+            "",
+        )?;
+        if let Some(k) = &held_to_one_card
+            && let Some(why) = other_card_or_application(c, k, id)?
+        {
+            return Err(Error::Conflict(format!("cannot approve: {why}")));
+        }
         let changed = diesel::update(
             t::table
                 .filter(t::id.eq(id))
@@ -302,19 +398,6 @@ pub fn decide(
                 "application {id} is no longer awaiting verification"
             )));
         }
-        let action = if approve {
-            "application.approve"
-        } else {
-            "application.reject"
-        };
-        audit::append(
-            c,
-            now_s,
-            &user.actor(),
-            action,
-            &format!("application:{id}"),
-            "",
-        )?;
         Ok(next)
     })
 }

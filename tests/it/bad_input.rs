@@ -1,5 +1,5 @@
 //! Bad input to `kofu ca issue`: each gets a clear error naming what is wrong, and nothing
-//! is stored (no certificate row, no audit entry).
+//! is stored (no certificate row, no audit entry); holder profiles are refused outright.
 
 use crate::certificates::count_certs;
 use crate::common::*;
@@ -9,13 +9,25 @@ fn audit_len(env: &Env) -> i64 {
     kofu::audit::verify(&mut env.conn()).unwrap().entries
 }
 
+/// A CSR for `key` signed with `digest`, as an old tool would make it.
+fn csr_signed_with(
+    key: &PKey<openssl::pkey::Private>,
+    digest: openssl::hash::MessageDigest,
+) -> Vec<u8> {
+    let mut b = openssl::x509::X509ReqBuilder::new().unwrap();
+    let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "kofu.example.jp").unwrap();
+    b.set_subject_name(&name.build()).unwrap();
+    b.set_pubkey(key).unwrap();
+    b.sign(key, digest).unwrap();
+    b.build().to_pem().unwrap()
+}
+
 #[test]
-fn bad_csrs_profiles_and_identities_are_refused_and_change_nothing() {
+fn bad_csrs_and_profiles_are_refused_and_change_nothing() {
     each_backend(|env| {
         env.init_ca();
-        let good_id = env.path("id.json");
-        write(&good_id, HOLDER_JSON);
-        let (_, good_csr) = csr("card", &[]);
+        let (_, good_csr) = csr("kofu.example.jp", &["kofu.example.jp"]);
 
         // A CSR whose signature does not verify: flip a bit in the signature.
         let req = openssl::x509::X509Req::from_pem(&good_csr).unwrap();
@@ -29,6 +41,18 @@ fn bad_csrs_profiles_and_identities_are_refused_and_change_nothing() {
         let weak = env.path("weak.csr");
         write(&weak, csr_for(&weak_key, "card", &[]));
 
+        let key = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+        let sha1 = env.path("sha1.csr");
+        write(
+            &sha1,
+            csr_signed_with(&key, openssl::hash::MessageDigest::sha1()),
+        );
+        let md5 = env.path("md5.csr");
+        write(
+            &md5,
+            csr_signed_with(&key, openssl::hash::MessageDigest::md5()),
+        );
+
         let garbage = env.path("garbage.csr");
         write(
             &garbage,
@@ -37,117 +61,33 @@ fn bad_csrs_profiles_and_identities_are_refused_and_change_nothing() {
         let good = env.path("good.csr");
         write(&good, &good_csr);
 
-        let bad_date = env.path("bad-date.json");
-        write(&bad_date, HOLDER_JSON.replace("1984-02-29", "1985-02-29"));
-        let era_date = env.path("era-date.json");
-        write(
-            &era_date,
-            HOLDER_JSON.replace("1984-02-29", "昭和59年2月29日"),
-        );
-        let bad_muni = env.path("bad-muni.json");
-        write(&bad_muni, HOLDER_JSON.replace("131016", "131017"));
-
-        let cases: Vec<(&str, Vec<&std::ffi::OsStr>, &str)> = vec![
-            (
-                "malformed CSR",
-                vec![
-                    "--profile".as_ref(),
-                    "authentication".as_ref(),
-                    "--csr".as_ref(),
-                    garbage.as_os_str(),
-                    "--identity".as_ref(),
-                    good_id.as_os_str(),
-                ],
-                "csr: not a PKCS#10",
-            ),
-            (
-                "forged CSR",
-                vec![
-                    "--profile".as_ref(),
-                    "authentication".as_ref(),
-                    "--csr".as_ref(),
-                    forged.as_os_str(),
-                    "--identity".as_ref(),
-                    good_id.as_os_str(),
-                ],
-                "signature does not verify",
-            ),
-            (
-                "1024-bit key",
-                vec![
-                    "--profile".as_ref(),
-                    "authentication".as_ref(),
-                    "--csr".as_ref(),
-                    weak.as_os_str(),
-                    "--identity".as_ref(),
-                    good_id.as_os_str(),
-                ],
-                "1024 bits is too weak",
-            ),
+        let tls = |csr: &std::path::Path| -> Vec<std::ffi::OsString> {
+            vec![
+                "--profile".into(),
+                "tls-server".into(),
+                "--csr".into(),
+                csr.into(),
+            ]
+        };
+        let cases: Vec<(&str, Vec<std::ffi::OsString>, &str)> = vec![
+            ("malformed CSR", tls(&garbage), "csr: not a PKCS#10"),
+            ("forged CSR", tls(&forged), "signature does not verify"),
+            ("1024-bit key", tls(&weak), "1024 bits is too weak"),
+            ("SHA-1 signature", tls(&sha1), "sha1WithRSAEncryption"),
+            ("MD5 signature", tls(&md5), "md5WithRSAEncryption"),
             (
                 "unknown profile",
                 vec![
-                    "--profile".as_ref(),
-                    "wizard".as_ref(),
-                    "--csr".as_ref(),
-                    good.as_os_str(),
+                    "--profile".into(),
+                    "wizard".into(),
+                    "--csr".into(),
+                    good.clone().into(),
                 ],
                 "unknown profile \"wizard\"",
             ),
             (
-                "impossible date",
-                vec![
-                    "--profile".as_ref(),
-                    "signing".as_ref(),
-                    "--csr".as_ref(),
-                    good.as_os_str(),
-                    "--identity".as_ref(),
-                    bad_date.as_os_str(),
-                ],
-                "birth_date",
-            ),
-            (
-                "era date in ISO field",
-                vec![
-                    "--profile".as_ref(),
-                    "signing".as_ref(),
-                    "--csr".as_ref(),
-                    good.as_os_str(),
-                    "--identity".as_ref(),
-                    era_date.as_os_str(),
-                ],
-                "birth_date",
-            ),
-            (
-                "bad check digit",
-                vec![
-                    "--profile".as_ref(),
-                    "signing".as_ref(),
-                    "--csr".as_ref(),
-                    good.as_os_str(),
-                    "--identity".as_ref(),
-                    bad_muni.as_os_str(),
-                ],
-                "municipality_code",
-            ),
-            (
-                "holder profile without identity",
-                vec![
-                    "--profile".as_ref(),
-                    "signing".as_ref(),
-                    "--csr".as_ref(),
-                    good.as_os_str(),
-                ],
-                "identity",
-            ),
-            (
                 "missing file",
-                vec![
-                    "--profile".as_ref(),
-                    "tls-server".as_ref(),
-                    "--csr".as_ref(),
-                    "/nonexistent.csr".as_ref(),
-                ],
+                tls(std::path::Path::new("/nonexistent.csr")),
                 "cannot read /nonexistent.csr",
             ),
         ];
@@ -167,16 +107,27 @@ fn bad_csrs_profiles_and_identities_are_refused_and_change_nothing() {
                 "{what}: a bad-input code, got {stderr}"
             );
         }
+        // Holder certificates are never issued from a request, whatever the request.
+        for profile in ["signing", "authentication"] {
+            let out = run(env
+                .command()
+                .args(["ca", "issue", "--profile", profile, "--csr"])
+                .arg(&good));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{profile}: accepted");
+            assert!(
+                stderr.contains("KF0403") && stderr.contains("never from a request"),
+                "{profile}: {stderr}"
+            );
+        }
         assert_eq!(count_certs(env), certs_before, "nothing stored");
         assert_eq!(audit_len(env), audit_before, "nothing audited");
 
         // And the good request goes through the same command.
         let out = run(env
             .command()
-            .args(["ca", "issue", "--profile", "signing", "--csr"])
-            .arg(&good)
-            .arg("--identity")
-            .arg(&good_id));
+            .args(["ca", "issue", "--profile", "tls-server", "--csr"])
+            .arg(&good));
         assert!(
             out.status.success(),
             "{}",

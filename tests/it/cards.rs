@@ -361,13 +361,7 @@ async fn delivery_documents_and_records() {
         );
 
         // The office's form on the batch page: the identity check must be ticked.
-        let session = kofu::service::auth::login(
-            &mut env.conn(),
-            "office-d",
-            "a long enough password",
-            now(),
-        )
-        .unwrap();
+        let session = login_session(&env, "office-d");
         let cookie = actix_web::cookie::Cookie::new("kofu_session", session.cookie.clone());
         let form = |fields: Vec<(&'static str, String)>| {
             test::TestRequest::post()

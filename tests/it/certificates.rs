@@ -48,22 +48,29 @@ fn every_profile_verifies_and_lints_clean() {
             (Profile::VerifierClient, None, CaName::Infrastructure),
             (Profile::TlsServer, None, CaName::Infrastructure),
         ];
+        // Holder certificates come only through the workflow: for a card being written.
+        let (card, app) = card_being_written(env, &holder());
         for (profile, ca, expected_issuer) in cases {
             let (key, csr) = checked_csr("kofu.example.jp", &["kofu.example.jp"]);
-            let req = IssueRequest {
-                profile: *profile,
-                ca: *ca,
-                csr,
-                identity: profile.is_holder().then(holder),
-            };
-            let issued = issuance::issue(
-                &mut env.conn(),
-                &h,
-                &req,
-                &Actor::new("op", "operator"),
-                1,
-                now(),
-            )
+            let issued = if profile.is_holder() {
+                issue_for_card(env, &h, card, app, vec![(*profile, csr.spki_der)])
+                    .map(|mut v| v.remove(0))
+            } else {
+                let req = IssueRequest {
+                    profile: *profile,
+                    ca: *ca,
+                    csr,
+                    identity: None,
+                };
+                issuance::issue(
+                    &mut env.conn(),
+                    &h,
+                    &req,
+                    &Actor::new("admin", "admin"),
+                    1,
+                    now(),
+                )
+            }
             .unwrap_or_else(|e| panic!("{profile:?}: {e}"));
             assert_eq!(issued.ca, *expected_issuer);
             let pem = kofu::ca::der_to_pem(&issued.der).unwrap();
@@ -101,22 +108,22 @@ fn signing_certificate_holds_six_other_names_and_authentication_nothing_personal
     each_backend(|env| {
         let h = env.init_ca();
         let id = holder();
-        let (_, csr) = checked_csr("card", &[]);
-        let actor = Actor::new("op", "operator");
-        let sig = issuance::issue(
-            &mut env.conn(),
+        let (card, app) = card_being_written(env, &id);
+        let (_, sign_csr) = checked_csr("card", &[]);
+        let (_, auth_csr) = checked_csr("card", &[]);
+        let mut issued = issue_for_card(
+            env,
             &h,
-            &IssueRequest {
-                profile: Profile::Signing,
-                ca: None,
-                csr: csr.clone(),
-                identity: Some(id.clone()),
-            },
-            &actor,
-            1,
-            now(),
+            card,
+            app,
+            vec![
+                (Profile::Signing, sign_csr.spki_der),
+                (Profile::Authentication, auth_csr.spki_der),
+            ],
         )
         .unwrap();
+        let auth = issued.pop().unwrap();
+        let sig = issued.pop().unwrap();
         let cert = Certificate::from_der(&sig.der).unwrap();
         let (_, san) = cert
             .tbs_certificate()
@@ -144,20 +151,6 @@ fn signing_certificate_holds_six_other_names_and_authentication_nothing_personal
         let x = openssl::x509::X509::from_der(&sig.der).unwrap();
         assert_eq!(x.not_after().to_string(), "Feb 28 14:59:59 2031 GMT");
 
-        let auth = issuance::issue(
-            &mut env.conn(),
-            &h,
-            &IssueRequest {
-                profile: Profile::Authentication,
-                ca: None,
-                csr,
-                identity: Some(id.clone()),
-            },
-            &actor,
-            1,
-            now(),
-        )
-        .unwrap();
         let hay = &auth.der;
         let contains = |needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
         for needle in [
@@ -198,20 +191,15 @@ fn signing_certificate_refused_under_fifteen() {
             &HOLDER_JSON.replace("1984-02-29", "2011-11-22"),
         )
         .unwrap();
+        let (card, app) = card_being_written(env, &young);
         let (_, csr) = checked_csr("card", &[]);
         let before = count_certs(env);
-        let err = issuance::issue(
-            &mut env.conn(),
+        let err = issue_for_card(
+            env,
             &h,
-            &IssueRequest {
-                profile: Profile::Signing,
-                ca: None,
-                csr: csr.clone(),
-                identity: Some(young.clone()),
-            },
-            &Actor::new("op", "operator"),
-            1,
-            now(),
+            card,
+            app,
+            vec![(Profile::Signing, csr.spki_der.clone())],
         )
         .unwrap_err();
         assert!(
@@ -220,18 +208,12 @@ fn signing_certificate_refused_under_fifteen() {
         );
         assert_eq!(count_certs(env), before, "nothing stored");
         // The authentication certificate is issued to minors.
-        issuance::issue(
-            &mut env.conn(),
+        issue_for_card(
+            env,
             &h,
-            &IssueRequest {
-                profile: Profile::Authentication,
-                ca: None,
-                csr,
-                identity: Some(young),
-            },
-            &Actor::new("op", "operator"),
-            1,
-            now(),
+            card,
+            app,
+            vec![(Profile::Authentication, csr.spki_der)],
         )
         .unwrap();
     });

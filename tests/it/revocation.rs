@@ -709,10 +709,7 @@ fn loss_hold_lift_revoke_and_the_change_feed_as_verifiers_see_them() {
         )
         .unwrap();
         // The clerk's check is the intake tests' business.
-        diesel::update(applications::table.find(renewal))
-            .set(applications::state.eq("verified"))
-            .execute(&mut *env.conn())
-            .unwrap();
+        mark_verified(env, &[renewal]);
         let (status, v) = server.post(
             &operator,
             &format!("/api/v1/cards/{}/renewal", number(2)),
@@ -922,9 +919,7 @@ async fn call_centre_and_office_screens() {
     ready_user(&env, "cc-web", Role::Callcenter, None);
     ready_user(&env, "office-web", Role::Office, None);
     let app = test::init_service(kofu::app::app(state(&env))).await;
-    let session = |name: &str| {
-        kofu::service::auth::login(&mut env.conn(), name, "a long enough password", now()).unwrap()
-    };
+    let session = |name: &str| login_session(&env, name);
     let cc = session("cc-web");
     let cc_cookie = actix_web::cookie::Cookie::new("kofu_session", cc.cookie.clone());
     let page = test::call_service(
@@ -1004,7 +999,6 @@ async fn call_centre_and_office_screens() {
 fn the_crl_schedule_coalesces_revocations_into_one_delta() {
     use kofu::ca::profile::{CaName, Profile};
     use kofu::service::crl::{self, Kind};
-    use kofu::service::issuance::{self, IssueRequest};
     let env = envs().into_iter().next().unwrap();
     let conf = ca_config(&env, 0);
     let text = std::fs::read_to_string(&conf)
@@ -1017,23 +1011,19 @@ fn the_crl_schedule_coalesces_revocations_into_one_delta() {
         write: env.pool.clone(),
     };
     let delay = i64::try_from(h.config.crl.publish_delay_seconds).unwrap();
-    let (_, csr) = checked_csr("holder", &[]);
     let ids: Vec<i64> = (0..3)
         .map(|_| {
-            let issued = issuance::issue(
-                &mut env.conn(),
+            let (card, app) = card_being_written(&env, &holder());
+            let (_, csr) = checked_csr("holder", &[]);
+            let issued = issue_for_card(
+                &env,
                 &h,
-                &IssueRequest {
-                    profile: Profile::Authentication,
-                    ca: None,
-                    csr: csr.clone(),
-                    identity: Some(holder()),
-                },
-                &Actor::new("t", "cli"),
-                1,
-                now(),
+                card,
+                app,
+                vec![(Profile::Authentication, csr.spki_der)],
             )
-            .unwrap();
+            .unwrap()
+            .remove(0);
             certificates::table
                 .filter(certificates::serial.eq(&issued.serial))
                 .select(certificates::id)

@@ -15,12 +15,13 @@ const PER_INSTANCE: usize = 10_000;
 fn two_instances_issue_twenty_thousand_distinct_serials() {
     each_backend(|env| {
         env.init_ca();
-        let (_, csr) = checked_csr("card", &[]);
+        // TLS-server certificates: the profile that may certify one key again.
+        let (_, csr) = checked_csr("kofu.example.jp", &["kofu.example.jp"]);
         let req = Arc::new(IssueRequest {
-            profile: Profile::Authentication,
+            profile: Profile::TlsServer,
             ca: None,
             csr,
-            identity: Some(holder()),
+            identity: None,
         });
         // Two instances: each loads the CA itself and has its own pool and prefix.
         let handles: Vec<_> = [0x0101u16, 0x0202u16]
@@ -43,7 +44,7 @@ fn two_instances_issue_twenty_thousand_distinct_serials() {
         }
         use kofu::db::schema::certificates::dsl as c;
         let serials: Vec<String> = c::certificates
-            .filter(c::profile.eq("authentication"))
+            .filter(c::profile.eq("tls-server"))
             .filter(c::state.eq("issued"))
             .select(c::serial)
             .load(&mut *env.conn())

@@ -145,6 +145,7 @@ pub fn renew(env: &Env, conf: &Path, card: &CardRow, pin: &str, reference: &str)
             applications::reference.eq(reference),
             applications::kind.eq("renewal"),
             applications::state.eq("verified"),
+            applications::decided_by.eq(Some(fixture_clerk(env))),
             applications::municipality_code.eq(&app.municipality_code),
             applications::delivery.eq(&app.delivery),
             applications::form_application.eq(true),
@@ -848,9 +849,7 @@ async fn admin_pages_register_and_manage_a_verifier() {
     let env = envs().remove(0);
     let app = test::init_service(kofu::app::app(state(&env))).await;
     ready_user(&env, "admin-p", Role::Admin, None);
-    let session =
-        kofu::service::auth::login(&mut env.conn(), "admin-p", "a long enough password", now())
-            .unwrap();
+    let session = login_session(&env, "admin-p");
     let csrf = session.csrf.clone();
     let cookie = format!("kofu_session={}", session.cookie);
     let post = |path: &str, form: &str| {

@@ -150,7 +150,7 @@ async fn login_lockout_password_change_and_csrf() {
             .uri("/api/v1/tokens")
             .cookie(session.clone())
             .insert_header(("x-csrf-token", csrf.as_str()))
-            .set_json(serde_json::json!({"label": "script"}))
+            .set_json(serde_json::json!({"label": "script", "password": "a brand new passphrase"}))
             .to_request();
         let resp = test::call_service(&app, with_header).await;
         assert_eq!(resp.status(), StatusCode::CREATED);

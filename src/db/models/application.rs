@@ -48,6 +48,8 @@ pub struct ApplicationRow {
     pub previous_application_id: Option<i64>,
     /// The card it replaces (reissue) or renews (renewal).
     pub card_id: Option<i64>,
+    /// Keyed hash of the registry resident the clerk's check found (one live card each).
+    pub resident_key: Option<Vec<u8>>,
 }
 
 /// A new application.

@@ -57,6 +57,8 @@ pub struct NewCertificate<'a> {
     pub created_at: i64,
     /// The card the certificate's key lives on (holder certificates from a batch).
     pub card_id: Option<i64>,
+    /// SHA-256 of the certified public key.
+    pub key_hash: Option<&'a [u8]>,
     /// The CRL shard its distribution point names (None: the CA's whole CRL).
     pub crl_shard: Option<i32>,
 }

@@ -102,21 +102,4 @@ impl CardRow {
             .returning(cards::id)
             .get_result(conn)
     }
-
-    /// Move from `from` to `to`; returns rows changed (0: not in `from`).
-    pub fn advance(
-        conn: &mut DbConn,
-        id: i64,
-        from: &str,
-        to: &str,
-        now: i64,
-    ) -> QueryResult<usize> {
-        diesel::update(
-            cards::table
-                .filter(cards::id.eq(id))
-                .filter(cards::state.eq(from)),
-        )
-        .set((cards::state.eq(to), cards::updated_at.eq(now)))
-        .execute(conn)
-    }
 }

@@ -16,6 +16,7 @@ pub struct User {
     pub must_change_password: bool,
     pub disabled: bool,
     pub created_at: i64,
+    pub last_login_at: Option<i64>,
 }
 
 /// A new staff user.
@@ -75,6 +76,40 @@ impl User {
         users::table.count().get_result(conn)
     }
 
+    /// Disable or enable; returns rows changed.
+    pub fn set_disabled(conn: &mut DbConn, id: i64, disabled: bool) -> QueryResult<usize> {
+        diesel::update(users::table.find(id).filter(users::disabled.ne(disabled)))
+            .set(users::disabled.eq(disabled))
+            .execute(conn)
+    }
+
+    /// Active administrators other than `except`.
+    pub fn other_active_admins(conn: &mut DbConn, except: i64) -> QueryResult<i64> {
+        users::table
+            .filter(users::role.eq("admin"))
+            .filter(users::disabled.eq(false))
+            .filter(users::id.ne(except))
+            .count()
+            .get_result(conn)
+    }
+
+    /// Replace the password with a one-time one the user must change at the next login.
+    pub fn set_one_time_password(conn: &mut DbConn, id: i64, hash: &str) -> QueryResult<usize> {
+        diesel::update(users::table.find(id))
+            .set((
+                users::password_hash.eq(hash),
+                users::must_change_password.eq(true),
+            ))
+            .execute(conn)
+    }
+
+    /// Record a successful login.
+    pub fn logged_in(conn: &mut DbConn, id: i64, now: i64) -> QueryResult<usize> {
+        diesel::update(users::table.find(id))
+            .set(users::last_login_at.eq(Some(now)))
+            .execute(conn)
+    }
+
     /// Replace the password hash and clear the must-change flag.
     pub fn set_password(conn: &mut DbConn, id: i64, hash: &str) -> QueryResult<usize> {
         diesel::update(users::table.find(id))
@@ -86,33 +121,48 @@ impl User {
     }
 }
 
-/// Record a login attempt.
+/// Record a login attempt from `source` (the client's address).
 pub fn record_login_attempt(
     conn: &mut DbConn,
     username: &str,
+    source: &str,
     at: i64,
     success: bool,
 ) -> QueryResult<usize> {
     diesel::insert_into(login_attempts::table)
         .values((
             login_attempts::username.eq(username),
+            login_attempts::source.eq(source),
             login_attempts::at.eq(at),
             login_attempts::success.eq(success),
         ))
         .execute(conn)
 }
 
-/// Failed attempts for `username` since `since`, counting only those after the last success.
-pub fn recent_failures(conn: &mut DbConn, username: &str, since: i64) -> QueryResult<i64> {
-    let last_success: Option<i64> = login_attempts::table
+/// Failed attempts for `username` since `since` (from `source` only, if given), counting
+/// only those after the last success (from that source, if given).
+pub fn recent_failures(
+    conn: &mut DbConn,
+    username: &str,
+    source: Option<&str>,
+    since: i64,
+) -> QueryResult<i64> {
+    let mut last = login_attempts::table
         .filter(login_attempts::username.eq(username))
         .filter(login_attempts::success.eq(true))
         .select(diesel::dsl::max(login_attempts::at))
-        .first(conn)?;
-    let from = last_success.map_or(since, |s| s.max(since));
-    login_attempts::table
+        .into_boxed();
+    let mut failures = login_attempts::table
         .filter(login_attempts::username.eq(username))
         .filter(login_attempts::success.eq(false))
+        .into_boxed();
+    if let Some(src) = source {
+        last = last.filter(login_attempts::source.eq(src));
+        failures = failures.filter(login_attempts::source.eq(src));
+    }
+    let last_success: Option<i64> = last.first(conn)?;
+    let from = last_success.map_or(since, |s| s.max(since));
+    failures
         .filter(login_attempts::at.ge(from))
         .count()
         .get_result(conn)
@@ -154,6 +204,11 @@ impl Session {
     pub fn delete(conn: &mut DbConn, id_hash: &str) -> QueryResult<usize> {
         diesel::delete(sessions::table.filter(sessions::id_hash.eq(id_hash))).execute(conn)
     }
+
+    /// End every session of a user; returns how many.
+    pub fn delete_all(conn: &mut DbConn, user_id: i64) -> QueryResult<usize> {
+        diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
+    }
 }
 
 /// An API token row (the token itself is never stored, only its SHA-256).
@@ -166,16 +221,19 @@ pub struct ApiToken {
     pub label: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
 }
 
 impl ApiToken {
-    /// Store a token hash for a user.
+    /// Store a token hash for a user, valid until `expires_at`.
     pub fn insert(
         conn: &mut DbConn,
         user_id: i64,
         token_hash: &str,
         label: &str,
         now: i64,
+        expires_at: i64,
     ) -> QueryResult<ApiToken> {
         diesel::insert_into(api_tokens::table)
             .values((
@@ -183,6 +241,7 @@ impl ApiToken {
                 api_tokens::token_hash.eq(token_hash),
                 api_tokens::label.eq(label),
                 api_tokens::created_at.eq(now),
+                api_tokens::expires_at.eq(Some(expires_at)),
             ))
             .execute(conn)?;
         api_tokens::table
@@ -200,6 +259,33 @@ impl ApiToken {
             .select((ApiToken::as_select(), User::as_select()))
             .first(conn)
             .optional()
+    }
+
+    /// A user's tokens, newest first (revoked and expired ones included).
+    pub fn of_user(conn: &mut DbConn, user_id: i64) -> QueryResult<Vec<ApiToken>> {
+        api_tokens::table
+            .filter(api_tokens::user_id.eq(user_id))
+            .order(api_tokens::id.desc())
+            .select(ApiToken::as_select())
+            .load(conn)
+    }
+
+    /// Revoke every live token of a user; returns how many.
+    pub fn revoke_all(conn: &mut DbConn, user_id: i64, now: i64) -> QueryResult<usize> {
+        diesel::update(
+            api_tokens::table
+                .filter(api_tokens::user_id.eq(user_id))
+                .filter(api_tokens::revoked_at.is_null()),
+        )
+        .set(api_tokens::revoked_at.eq(Some(now)))
+        .execute(conn)
+    }
+
+    /// Record a use (the caller keeps this to a few writes an hour per token).
+    pub fn touch(conn: &mut DbConn, id: i64, now: i64) -> QueryResult<usize> {
+        diesel::update(api_tokens::table.find(id))
+            .set(api_tokens::last_used_at.eq(Some(now)))
+            .execute(conn)
     }
 
     /// Revoke a user's token.

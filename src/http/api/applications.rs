@@ -11,20 +11,39 @@ use crate::service::verification::{self, Check};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-/// `POST /api/v1/applications`.
+/// `POST /api/v1/applications`; with `Idempotency-Key`, a retry gets the first answer.
 pub async fn create(
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     Staff(user): Staff,
     body: web::Json<ApplicationInput>,
 ) -> Result<HttpResponse> {
     let key = state.data_key()?;
     let now = state.clock.now();
     let input = body.into_inner();
-    let (id, reference, st) = state
-        .with_write(move |c| intake::create(c, &key, &input, user.id, &user.actor(), now))
+    let idem = crate::http::idempotency_key(&req)?;
+    let request = serde_json::to_vec(&input).map_err(|e| Error::Internal(e.to_string()))?;
+    let answer = state
+        .with_write(move |c| {
+            crate::service::idempotency::once(
+                c,
+                user.id,
+                "POST /api/v1/applications",
+                idem.as_deref(),
+                &request,
+                now,
+                |c| {
+                    let (id, reference, st) =
+                        intake::create(c, &key, &input, user.id, &user.actor(), now)?;
+                    Ok((
+                        201,
+                        serde_json::json!({"id": id, "reference": reference, "state": st}),
+                    ))
+                },
+            )
+        })
         .await?;
-    Ok(HttpResponse::Created()
-        .json(serde_json::json!({"id": id, "reference": reference, "state": st})))
+    crate::http::answer(&answer)
 }
 
 /// Query of `GET /api/v1/applications`.

@@ -16,18 +16,39 @@ pub struct NewBatch {
     pub application_ids: Vec<i64>,
 }
 
-/// `POST /api/v1/batches` (office).
+/// `POST /api/v1/batches` (office); with `Idempotency-Key`, a retry gets the first answer.
 pub async fn create(
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     Staff(user): Staff,
     body: web::Json<NewBatch>,
 ) -> Result<HttpResponse> {
     let now = state.clock.now();
     let ids = body.into_inner().application_ids;
-    let batch = state
-        .with_write(move |c| orders::order(c, &user, &ids, now))
+    let idem = crate::http::idempotency_key(&req)?;
+    let request =
+        serde_json::to_vec(&ids).map_err(|e| crate::error::Error::Internal(e.to_string()))?;
+    let answer = state
+        .with_write(move |c| {
+            crate::service::idempotency::once(
+                c,
+                user.id,
+                "POST /api/v1/batches",
+                idem.as_deref(),
+                &request,
+                now,
+                |c| {
+                    let batch = orders::order(c, &user, &ids, now)?;
+                    Ok((
+                        201,
+                        serde_json::to_value(&batch)
+                            .map_err(|e| crate::error::Error::Internal(e.to_string()))?,
+                    ))
+                },
+            )
+        })
         .await?;
-    Ok(HttpResponse::Created().json(batch))
+    crate::http::answer(&answer)
 }
 
 /// `GET /api/v1/batches/{id}` (office, operator); the read is audited.

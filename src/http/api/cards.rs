@@ -369,8 +369,14 @@ pub async fn refresh_ocsp(state: &AppState) {
     }
 }
 
-/// Start running batch `id` on a thread of its own; progress shows in the batch's card states.
-fn start_run(state: &AppState, user: &StaffUser, id: i64) -> Result<()> {
+/// Start running batch `id` on a thread of its own under `lease`; progress shows in the
+/// batch's card states.
+fn start_run(
+    state: &AppState,
+    user: &StaffUser,
+    id: i64,
+    lease: crate::service::lease::Lease,
+) -> Result<()> {
     let ca = state
         .ca
         .clone()
@@ -395,7 +401,7 @@ fn start_run(state: &AppState, user: &StaffUser, id: i64) -> Result<()> {
                 prefix: config.instance_prefix,
                 clock: clock.as_ref(),
                 actor: actor.clone(),
-                lock_dir: &config.data_dir.join("locks"),
+                lease: &lease,
             };
             match runner.run(id, &|_| {}) {
                 Ok(s) => tracing::info!(
@@ -425,15 +431,29 @@ fn start_run(state: &AppState, user: &StaffUser, id: i64) -> Result<()> {
 }
 
 /// Start a run of batch `id` for `user` (the API and the operator's button): the batch must
-/// exist before a thread is started for it.
+/// exist and its run lease be free (409 naming the instance running it otherwise) before a
+/// thread is started for it.
 pub async fn start(state: &AppState, user: StaffUser, id: i64) -> Result<()> {
-    state
-        .with_conn(move |c| crate::service::orders::show(c, id).map(|_| ()))
+    let (instance, ttl, now) = (
+        state.config.instance(),
+        state.config.cards.lease_s,
+        state.clock.now(),
+    );
+    let lease = state
+        .with_write(move |c| crate::service::batches::claim(c, id, &instance, ttl, now))
         .await?;
     let st = state.clone();
-    web::block(move || start_run(&st, &user, id))
+    let release = lease.clone();
+    match web::block(move || start_run(&st, &user, id, lease))
         .await
         .map_err(Error::from)?
+    {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            state.with_write(move |c| release.release(c)).await?;
+            Err(e)
+        }
+    }
 }
 
 /// `POST /api/v1/batches/{id}/run` (operator): 202, the run continues in the background.

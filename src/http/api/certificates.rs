@@ -1,16 +1,14 @@
-//! `/api/v1/certificates`: issue from a CSR (card-writing stations, infrastructure hosts)
-//! and fetch an issued certificate.
+//! `/api/v1/certificates`: infrastructure certificates from a CSR (the admin), and fetching
+//! an issued certificate.
 
 use crate::app::AppState;
 use crate::ca::csr;
-use crate::ca::identity::Identity;
 use crate::ca::profile::{CaName, Profile};
 use crate::ca::serial::Serial;
 use crate::db::models::ca::{CertificateRow, state};
 use crate::error::{Error, Result};
 use crate::http::extract::Staff;
 use crate::service::issuance::{self, IssueRequest};
-use crate::service::users::Role;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
@@ -18,20 +16,17 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IssueBody {
-    /// Profile name.
+    /// Profile name: ocsp, verifier-client or tls-server.
     pub profile: String,
     /// PEM CSR.
     pub csr: String,
-    /// Holder identity (holder profiles), as in the `--identity` file.
-    #[serde(default)]
-    pub identity: Option<serde_json::Value>,
     /// Issuing CA for OCSP responder certificates.
     #[serde(default)]
     pub ca: Option<String>,
 }
 
-/// `POST /api/v1/certificates`. Holder profiles are for operators; infrastructure
-/// profiles for administrators.
+/// `POST /api/v1/certificates` (admin): infrastructure profiles only; holder certificates
+/// are never issued from a request.
 pub async fn issue(
     state: web::Data<AppState>,
     Staff(user): Staff,
@@ -39,29 +34,16 @@ pub async fn issue(
 ) -> Result<HttpResponse> {
     let b = body.into_inner();
     let profile = Profile::parse(&b.profile)?;
-    let allowed = if profile.is_holder() {
-        Role::Operator
-    } else {
-        Role::Admin
-    };
-    if user.role != allowed {
-        return Err(Error::Forbidden(format!(
-            "profile {} is issued by the {} role",
-            profile.as_str(),
-            allowed.as_str()
-        )));
+    if profile.is_holder() {
+        return Err(issuance::holder_refusal(profile));
     }
     let csr = csr::check(b.csr.as_bytes())?;
-    let identity = match b.identity {
-        Some(v) => Some(Identity::from_json(&v.to_string())?),
-        None => None,
-    };
     let ca = b.ca.as_deref().map(CaName::parse).transpose()?;
     let req = IssueRequest {
         profile,
         ca,
         csr,
-        identity,
+        identity: None,
     };
     let h = state.hierarchy()?;
     let now = state.clock.now();

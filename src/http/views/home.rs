@@ -44,7 +44,7 @@ fn menu(role: Role) -> Vec<MenuItem> {
         ],
         Role::Auditor => vec![m("監査ログ", Some("/audit"))],
         Role::Admin => vec![
-            m("職員の管理（API: /api/v1/users）", None),
+            m("職員アカウントの管理", Some("/users")),
             m("検証者の管理", Some("/verifiers")),
         ],
     }

@@ -84,8 +84,20 @@ pub async fn submit(
     }
     let now = state.clock.now();
     let (username, password) = (f.username.clone(), f.password);
+    let source = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let st = state.clone();
     let result = state
-        .with_write(move |c| auth::login(c, &username, &password, now))
+        .with_write(move |c| {
+            let ctx = auth::LoginContext {
+                source: &source,
+                policy: &st.config.auth,
+                refusals: &st.refusals,
+            };
+            auth::login(c, &ctx, &username, &password, now)
+        })
         .await;
     match result {
         Ok(s) => {

@@ -7,6 +7,7 @@ pub mod cards;
 pub mod home;
 pub mod login;
 pub mod password;
+pub mod users;
 pub mod verification;
 pub mod verifiers;
 

@@ -312,9 +312,22 @@ pub fn ready_user(
         &users::hash_password("a long enough password").unwrap(),
     )
     .unwrap();
-    kofu::service::auth::create_token(&mut env.conn(), u.id, "test", &actor, now())
+    kofu::service::auth::create_token(&mut env.conn(), u.id, "test", 90, &actor, now())
         .unwrap()
         .1
+}
+
+/// A web session of a ready user (password "a long enough password"), as the login form
+/// would make it from 127.0.0.1.
+pub fn login_session(env: &Env, name: &str) -> kofu::service::auth::NewSession {
+    let refusals = kofu::service::refusals::Refusals::default();
+    let ctx = kofu::service::auth::LoginContext {
+        source: "127.0.0.1",
+        policy: &env.cfg.auth,
+        refusals: &refusals,
+    };
+    kofu::service::auth::login(&mut env.conn(), &ctx, name, "a long enough password", now())
+        .unwrap()
 }
 
 /// `kofu serve` in a child process on a free loopback port, killed when dropped.
@@ -400,6 +413,8 @@ pub fn state(env: &Env) -> kofu::app::AppState {
         ocsp: None,
         crls: Default::default(),
         traffic: Default::default(),
+        refusals: Default::default(),
+        duties: std::sync::Arc::new(kofu::service::duties::Duties::new("test")),
     }
 }
 

@@ -105,16 +105,45 @@ pub fn ordered_batch(env: &Env, n: usize) -> i64 {
         ids.push(id);
     }
     // The clerk's check is another test's business: mark them verified directly.
-    diesel::update(
-        kofu::db::schema::applications::table
-            .filter(kofu::db::schema::applications::id.eq_any(&ids)),
-    )
-    .set(kofu::db::schema::applications::state.eq("verified"))
-    .execute(&mut *env.conn())
-    .unwrap();
+    mark_verified(env, &ids);
     kofu::service::orders::order(&mut env.conn(), &orderer, &ids, now())
         .unwrap()
         .id
+}
+
+/// The clerk who approves the fixtures' applications (made once per environment).
+pub fn fixture_clerk(env: &Env) -> i64 {
+    if let Some(u) =
+        kofu::db::models::user::User::by_username(&mut env.conn(), "fixture-clerk").unwrap()
+    {
+        return u.id;
+    }
+    kofu::service::users::add(
+        &mut env.conn(),
+        "fixture-clerk",
+        Role::Clerk,
+        Some("131016"),
+        &kofu::audit::Actor::new("test", "cli"),
+        now(),
+    )
+    .unwrap()
+    .0
+    .id
+}
+
+/// Mark applications approved by a clerk, as the four-field check would (tests of what comes
+/// after it).
+pub fn mark_verified(env: &Env, ids: &[i64]) {
+    use kofu::db::schema::applications as a;
+    let clerk = fixture_clerk(env);
+    diesel::update(a::table.filter(a::id.eq_any(ids)))
+        .set((
+            a::state.eq("verified"),
+            a::decided_by.eq(Some(clerk)),
+            a::decided_at.eq(Some(now().timestamp())),
+        ))
+        .execute(&mut *env.conn())
+        .unwrap();
 }
 
 /// `kofu batch run ID` with the cards of `conf`.
@@ -485,4 +514,89 @@ pub fn assert_batch_invariants(env: &Env, conf: &Path, batch: i64, apps: usize) 
         String::from_utf8_lossy(&out.stderr)
     );
     written
+}
+
+/// A card being written for `identity`'s application — recorded by one office member,
+/// approved by a clerk, ordered by another, its card number allocated and the card
+/// personalised — the only state in which holder certificates are issued (besides a
+/// counter renewal). Returns (card id, application id).
+pub fn card_being_written(env: &Env, identity: &kofu::ca::identity::Identity) -> (i64, i64) {
+    let tag =
+        hex::encode(kofu::service::auth::random_secret().unwrap().as_bytes())[..8].to_string();
+    let recorder = staff(env, &format!("rec-{tag}"));
+    let orderer = staff(env, &format!("ord-{tag}"));
+    let input = ApplicationInput {
+        kind: "new".into(),
+        name: identity.name.clone(),
+        name_kana: identity.name_kana.clone(),
+        birth_date: identity.birth_date.format("%Y-%m-%d").to_string(),
+        sex: identity.sex.iso5218().into(),
+        address: identity.address.clone(),
+        postal_code: identity.postal_code.clone(),
+        municipality_code: identity.municipality_code.clone(),
+        delivery: "mail".into(),
+        email: None,
+        forms: Forms {
+            application: true,
+            power_of_attorney: true,
+            consent: true,
+        },
+    };
+    let (app, _, _) = intake::create(
+        &mut env.conn(),
+        &data_key(),
+        &input,
+        recorder.id,
+        &recorder.actor(),
+        now(),
+    )
+    .unwrap();
+    mark_verified(env, &[app]);
+    kofu::service::orders::order(&mut env.conn(), &orderer, &[app], now()).unwrap();
+    let row = kofu::db::models::application::ApplicationRow::get(&mut env.conn(), app)
+        .unwrap()
+        .unwrap();
+    let card = kofu::service::batches::allocate(
+        &env.pool,
+        &data_key(),
+        &kofu::audit::Actor::new("test", "cli"),
+        &row,
+        now(),
+    )
+    .unwrap();
+    // As the runner records it once the card is initialised.
+    use kofu::db::schema::cards as c;
+    diesel::update(c::table.find(card.id))
+        .set((
+            c::state.eq("personalised"),
+            c::chip_serial.eq(Some(format!("test-{tag}"))),
+        ))
+        .execute(&mut *env.conn())
+        .unwrap();
+    (card.id, app)
+}
+
+/// Issue holder certificates through the workflow's own door for keys on a card being
+/// written (see [`card_being_written`]).
+pub fn issue_for_card(
+    env: &Env,
+    h: &kofu::ca::Hierarchy,
+    card_id: i64,
+    app_id: i64,
+    keys: Vec<(kofu::ca::profile::Profile, Vec<u8>)>,
+) -> kofu::error::Result<Vec<kofu::service::issuance::Issued>> {
+    kofu::service::issuance::issue_holder(
+        &mut env.conn(),
+        h,
+        &data_key(),
+        &kofu::service::issuance::HolderRequest {
+            card_id,
+            application_id: app_id,
+            keys,
+        },
+        None,
+        &kofu::audit::Actor::new("op", "operator"),
+        1,
+        now(),
+    )
 }

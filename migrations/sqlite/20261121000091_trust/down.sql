@@ -1,0 +1,12 @@
+DROP TABLE idempotency_keys;
+DROP TABLE leases;
+DROP INDEX applications_resident_key;
+ALTER TABLE applications DROP COLUMN resident_key;
+DROP INDEX login_attempts_user_source_at;
+ALTER TABLE login_attempts DROP COLUMN source;
+ALTER TABLE users DROP COLUMN last_login_at;
+ALTER TABLE api_tokens DROP COLUMN last_used_at;
+ALTER TABLE api_tokens DROP COLUMN expires_at;
+DROP INDEX certificates_holder_key;
+DROP INDEX certificates_key_hash;
+ALTER TABLE certificates DROP COLUMN key_hash;
