@@ -209,6 +209,17 @@ pub fn batch_show(cfg: &Config, id: i64) -> Result<()> {
         "batch {} ({}): {} applications",
         batch.reference, batch.state, batch.application_count
     );
+    if let Some(b) = crate::service::lease::holder_of(
+        &mut conn,
+        &crate::service::batches::lease_name(id),
+        SystemClock.now().timestamp(),
+    )? {
+        println!(
+            "being run on instance {} (lease until {} JST)",
+            b.instance,
+            crate::jp::time::written(b.expires_at)
+        );
+    }
     for card in crate::service::batches::cards(&mut conn, id)? {
         println!(
             "{}  {}",

@@ -483,6 +483,11 @@ impl Config {
         if let Some(v) = get("KOFU_SMTP_PASSWORD") {
             self.mail.password = Some(Secret::new(v));
         }
+        if let Some(v) = get("KOFU_MAIL_POLL_S") {
+            self.mail.poll_s = v
+                .parse()
+                .map_err(|_| Error::Config(format!("KOFU_MAIL_POLL_S: not a number: {v:?}")))?;
+        }
         if let Some(v) = get("KOFU_MAIL_FROM") {
             self.mail.from = v;
         }

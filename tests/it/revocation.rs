@@ -16,22 +16,6 @@ use kofu::service::users::Role;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// ca.toml with public revocation data and `shards` CRL partitions.
-fn ca_config(env: &Env, shards: u16) -> PathBuf {
-    let text = std::fs::read_to_string(repo().join("ca-config/ca.toml"))
-        .unwrap()
-        .replace(
-            "revocation_access = \"verifiers\"",
-            "revocation_access = \"public\"",
-        )
-        .replace("shards = 0", &format!("shards = {shards}"))
-        // The test publishes itself; the server's schedule must not race its ETag checks.
-        .replace("publish_delay_seconds = 60", "publish_delay_seconds = 3600");
-    let path = env.path(&format!("ca-{shards}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 pub fn init(env: &Env, conf: &Path) -> Hierarchy {
     let mut cfg = env.cfg.clone();
     cfg.ca_config = conf.to_path_buf();
@@ -296,7 +280,7 @@ fn publish(server: &Server, admin: &str, delta_only: bool) {
 fn loss_hold_lift_revoke_and_the_change_feed_as_verifiers_see_them() {
     use kofu::ca::profile::CaName;
     each_backend(|env| {
-        let conf = ca_config(env, 0);
+        let conf = public_ca_config(env, 0);
         let h = init(env, &conf);
         let (cards, pins) = written_cards(env, &conf);
         let root = ca_pem(env, &h, CaName::Root);
@@ -812,7 +796,7 @@ fn loss_hold_lift_revoke_and_the_change_feed_as_verifiers_see_them() {
 fn sharded_crls_point_each_certificate_at_its_shard() {
     use kofu::ca::profile::CaName;
     let env = envs().into_iter().next().unwrap();
-    let conf = ca_config(&env, 4);
+    let conf = public_ca_config(&env, 4);
     let h = init(&env, &conf);
     let (cards, _) = written_cards(&env, &conf);
     let root = ca_pem(&env, &h, CaName::Root);
@@ -912,7 +896,7 @@ async fn call_centre_and_office_screens() {
     use actix_web::http::StatusCode;
     use actix_web::test;
     let env = envs().into_iter().next().unwrap();
-    let conf = ca_config(&env, 0);
+    let conf = public_ca_config(&env, 0);
     init(&env, &conf);
     let (cards, _) = written_cards(&env, &conf);
     let number = cards[1].card_number.clone();
@@ -1000,7 +984,7 @@ fn the_crl_schedule_coalesces_revocations_into_one_delta() {
     use kofu::ca::profile::{CaName, Profile};
     use kofu::service::crl::{self, Kind};
     let env = envs().into_iter().next().unwrap();
-    let conf = ca_config(&env, 0);
+    let conf = public_ca_config(&env, 0);
     let text = std::fs::read_to_string(&conf)
         .unwrap()
         .replace("publish_delay_seconds = 3600", "publish_delay_seconds = 60");

@@ -140,7 +140,8 @@ pub fn record_login_attempt(
 }
 
 /// Failed attempts for `username` since `since` (from `source` only, if given), counting
-/// only those after the last success (from that source, if given).
+/// only those after the last success (from that source, if given; by the attempts' order,
+/// so a success and failures in the same second are told apart).
 pub fn recent_failures(
     conn: &mut DbConn,
     username: &str,
@@ -150,20 +151,20 @@ pub fn recent_failures(
     let mut last = login_attempts::table
         .filter(login_attempts::username.eq(username))
         .filter(login_attempts::success.eq(true))
-        .select(diesel::dsl::max(login_attempts::at))
+        .select(diesel::dsl::max(login_attempts::id))
         .into_boxed();
     let mut failures = login_attempts::table
         .filter(login_attempts::username.eq(username))
         .filter(login_attempts::success.eq(false))
+        .filter(login_attempts::at.ge(since))
         .into_boxed();
     if let Some(src) = source {
         last = last.filter(login_attempts::source.eq(src));
         failures = failures.filter(login_attempts::source.eq(src));
     }
     let last_success: Option<i64> = last.first(conn)?;
-    let from = last_success.map_or(since, |s| s.max(since));
     failures
-        .filter(login_attempts::at.ge(from))
+        .filter(login_attempts::id.gt(last_success.unwrap_or(0)))
         .count()
         .get_result(conn)
 }

@@ -53,6 +53,7 @@ struct BatchPage {
     written: usize,
     cards: Vec<CardView>,
     set_aside: Vec<AsideView>,
+    running_on: Option<String>,
     can_run: bool,
     can_print: bool,
     started: bool,
@@ -126,11 +127,17 @@ async fn render(
 ) -> Result<HttpResponse> {
     let now = state.clock.now();
     let actor = user.actor();
-    let (batch, cards, deliveries, set_aside) = state
+    let (batch, cards, deliveries, set_aside, running_on) = state
         .with_write(move |c| {
             let (batch, _) = orders::show(c, id)?;
             let cards = crate::service::batches::cards(c, id)?;
             let set_aside = crate::service::card_stack::for_batch(c, id)?;
+            let running_on = crate::service::lease::holder_of(
+                c,
+                &crate::service::batches::lease_name(id),
+                now.timestamp(),
+            )?
+            .map(|b| b.instance);
             let deliveries: Vec<(i64, String)> = applications::table
                 .filter(applications::batch_id.eq(id))
                 .select((applications::id, applications::delivery))
@@ -143,7 +150,7 @@ async fn render(
                 &format!("batch:{id}"),
                 "",
             )?;
-            Ok((batch, cards, deliveries, set_aside))
+            Ok((batch, cards, deliveries, set_aside, running_on))
         })
         .await?;
     let written = cards
@@ -192,6 +199,7 @@ async fn render(
                 at_iso: crate::jp::time::iso(t.created_at),
             })
             .collect(),
+        running_on,
         can_run: user.role == Role::Operator,
         can_print: user.role == Role::Office,
         started,

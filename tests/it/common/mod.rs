@@ -23,7 +23,11 @@ macro_rules! call {
     };
 }
 
+mod browser;
+mod smtp;
 mod stack;
+pub use browser::*;
+pub use smtp::*;
 pub use stack::*;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -430,4 +434,20 @@ pub fn tokens(env: &Env) -> std::collections::HashMap<kofu::service::users::Role
         );
     }
     out
+}
+
+/// ca.toml with public revocation data and `shards` CRL partitions.
+pub fn public_ca_config(env: &Env, shards: u16) -> PathBuf {
+    let text = std::fs::read_to_string(repo().join("ca-config/ca.toml"))
+        .unwrap()
+        .replace(
+            "revocation_access = \"verifiers\"",
+            "revocation_access = \"public\"",
+        )
+        .replace("shards = 0", &format!("shards = {shards}"))
+        // The test publishes itself; the server's schedule must not race its ETag checks.
+        .replace("publish_delay_seconds = 60", "publish_delay_seconds = 3600");
+    let path = env.path(&format!("ca-{shards}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
 }

@@ -44,17 +44,24 @@ pub fn blank_cards(dir: &Path) -> PathBuf {
     softhsm_conf(dir, "cards")
 }
 
-/// An office member (a StaffUser as the web layer would pass it).
+/// An office member (a StaffUser as the web layer would pass it), made on first use.
 pub fn staff(env: &Env, name: &str) -> StaffUser {
-    let (u, _) = kofu::service::users::add(
-        &mut env.conn(),
-        name,
-        Role::Office,
-        None,
-        &Actor::new("test", "cli"),
-        now(),
-    )
-    .unwrap();
+    let existing = kofu::db::models::user::User::by_username(&mut env.conn(), name).unwrap();
+    let u = match existing {
+        Some(u) => u,
+        None => {
+            kofu::service::users::add(
+                &mut env.conn(),
+                name,
+                Role::Office,
+                None,
+                &Actor::new("test", "cli"),
+                now(),
+            )
+            .unwrap()
+            .0
+        }
+    };
     StaffUser {
         id: u.id,
         username: u.username,
