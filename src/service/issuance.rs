@@ -129,7 +129,7 @@ pub fn issue_batch(
         h,
         reqs,
         &vec![None; reqs.len()],
-        &|_| Ok(()),
+        &|_, _| Ok(()),
         actor,
         prefix,
         now,
@@ -196,11 +196,14 @@ pub fn issue_holder(
         })
         .collect();
     let now_s = now.timestamp();
-    let guard = |c: &mut DbConn| -> Result<()> {
+    // The lease is checked where it matters, before a certificate is stored (one round trip
+    // per card); an intent recorded by a run that then lost its lease is abandoned by the
+    // next run like any other.
+    let guard = |c: &mut DbConn, stage: Stage| -> Result<()> {
         holder_target(c, req.card_id, req.application_id)?;
-        match fence {
-            Some(lease) => lease.check(c, now_s),
-            None => Ok(()),
+        match (fence, stage) {
+            (Some(lease), Stage::Store) => lease.check(c, now_s),
+            _ => Ok(()),
         }
     };
     let card_ids = vec![Some(req.card_id); reqs.len()];
@@ -287,6 +290,15 @@ fn check_key(conn: &mut DbConn, hash: &[u8], profile: Profile, ca: CaName) -> Re
     }
 }
 
+/// Which of issuance's two transactions a guard runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Recording the intent to sign.
+    Intent,
+    /// Storing the signed certificates.
+    Store,
+}
+
 /// Issue with `guard` run first in both transactions (the intent, and the certificates):
 /// a guard that fails stores nothing, or leaves the intents to be abandoned.
 #[allow(clippy::too_many_arguments)]
@@ -295,7 +307,7 @@ fn issue_guarded(
     h: &Hierarchy,
     reqs: &[IssueRequest],
     card_ids: &[Option<i64>],
-    guard: &dyn Fn(&mut DbConn) -> Result<()>,
+    guard: &dyn Fn(&mut DbConn, Stage) -> Result<()>,
     actor: &Actor,
     prefix: u16,
     now: DateTime<Utc>,
@@ -335,7 +347,7 @@ fn issue_guarded(
         let stored = conn.with(|db| {
             db.transaction(|c| {
                 crate::db::lock_for_write(c)?;
-                guard(c)?;
+                guard(c, Stage::Intent)?;
                 for ((req, ca_name, _), hash) in drafts.iter().zip(&hashes) {
                     check_key(c, hash, req.profile, *ca_name)?;
                 }
@@ -410,7 +422,7 @@ fn issue_guarded(
     conn.with(|db| {
         db.transaction(|c| {
             crate::db::lock_for_write(c)?;
-            guard(c)?;
+            guard(c, Stage::Store)?;
             for (row_id, _, serial_hex, der) in &signed {
                 if CertificateRow::store_certificate(c, *row_id, der, now_s)? != 1 {
                     return Err(Error::Conflict(format!(

@@ -145,7 +145,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "POST",
         "/api/v1/applications",
-        "Record a mailed application.",
+        "Record a mailed application. With an Idempotency-Key header, a retry gets the first answer again (Idempotent-Replayed: true) and creates nothing.",
         Some(
             r##"{"type":"object","required":["kind","name","name_kana","birth_date","sex","address","postal_code","municipality_code","delivery","forms"],"properties":{"kind":{"enum":["new","reissue","renewal"]},"name":{"type":"string"},"name_kana":{"type":"string"},"birth_date":{"type":"string","description":"ISO or Japanese era form (昭和35年10月10日, S35.10.10)"},"sex":{"type":"string"},"address":{"type":"string"},"postal_code":{"type":"string"},"municipality_code":{"type":"string","description":"6 digits with check digit"},"delivery":{"enum":["mail","counter"]},"email":{"type":"string"},"forms":{"$ref":"#/components/schemas/Forms"}}}"##,
         ),
@@ -203,7 +203,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "POST",
         "/api/v1/batches",
-        "Order issuance of verified applications (a batch).",
+        "Order issuance of verified applications (a batch). With an Idempotency-Key header, a retry gets the first answer again and creates nothing.",
         Some(
             r#"{"type":"object","required":["application_ids"],"properties":{"application_ids":{"type":"array","items":{"type":"integer"}}}}"#,
         ),
