@@ -1,6 +1,6 @@
 //! What each `kofu` subcommand does (main.rs only parses and dispatches).
 
-use crate::app::{AppState, Metrics};
+use crate::app::AppState;
 use crate::audit::{self, Actor};
 use crate::ca::config::CaConfig;
 use crate::ca::csr;
@@ -400,106 +400,6 @@ fn bootstrap(cfg: &mut Config, pool: &DbPool) -> Result<()> {
     Ok(())
 }
 
-/// Send queued e-mail every `mail.poll_s` seconds while this instance holds the duties.
-fn start_mail_worker(cfg: &Config, state: &AppState) -> Result<()> {
-    let Some(mailer) = crate::mail::Mailer::from_config(&cfg.mail, cfg.delivery.office())? else {
-        tracing::warn!("no mail.host configured: e-mail notices stay queued");
-        return Ok(());
-    };
-    let (pool, key, every, duties) = (
-        state.db.write.clone(),
-        state.data_key()?,
-        std::time::Duration::from_secs(cfg.mail.poll_s.max(1)),
-        state.duties.clone(),
-    );
-    std::thread::Builder::new()
-        .name("mail".into())
-        .spawn(move || {
-            loop {
-                if duties.held()
-                    && let Err(e) =
-                        crate::mail::deliver_due(&pool, &key, &mailer, SystemClock.now())
-                {
-                    tracing::warn!(error = %e, "mail round failed");
-                }
-                std::thread::sleep(every);
-            }
-        })
-        .map_err(|e| Error::Internal(format!("cannot start the mail worker: {e}")))?;
-    Ok(())
-}
-
-/// The background worker, once a second. On the instance holding the duties
-/// (`service::duties`): the CRL schedule (full CRLs before they go stale, delta CRLs shortly
-/// after revocations); every ten seconds the registry change feed, the sweep of
-/// certificates on spoiled cards and old idempotency keys. On every instance: OCSP responses
-/// of changed certificates signed again at once and cached ones refreshed every minute;
-/// every minute the verifiers' counted requests and counted refusals audited; every hour
-/// responder certificates renewed when close to expiry.
-fn start_revocation_worker(cfg: &Config, state: &AppState) -> Result<()> {
-    let (traffic, refusals, duties) = (
-        state.traffic.clone(),
-        state.refusals.clone(),
-        state.duties.clone(),
-    );
-    let (db, h, ocsp, cfg, key) = (
-        state.db.clone(),
-        state.hierarchy()?,
-        state
-            .ocsp
-            .clone()
-            .ok_or_else(|| Error::Internal("OCSP responder not started".into()))?,
-        cfg.clone(),
-        state.data_key()?,
-    );
-    std::thread::Builder::new()
-        .name("revocation".into())
-        .spawn(move || {
-            let mut pending = crate::service::crl::Pending::new();
-            let actor = crate::audit::Actor::system();
-            for tick in 0u64.. {
-                let now = SystemClock.now();
-                // Each step takes a connection only for itself: on SQLite the write pool
-                // has one, which the batch runner and the web handlers need too. Reading
-                // and re-signing OCSP responses use read connections.
-                let mut round = || -> Result<()> {
-                    let held = duties.tick(&mut *db.write.get()?, now.timestamp())?;
-                    if held && tick % 10 == 0 {
-                        crate::service::revocation::process_registry_events(
-                            &mut *db.write.get()?,
-                            &key,
-                            &actor,
-                            now,
-                        )?;
-                        crate::service::card_stack::sweep(&mut *db.write.get()?, &actor, now)?;
-                        crate::service::idempotency::forget_old(&mut *db.write.get()?, now)?;
-                    }
-                    if held {
-                        crate::service::crl::run_due(&db, &h, &mut pending, now)?;
-                    }
-                    ocsp.poll(&mut *db.read.get()?, now)?;
-                    if tick % 60 == 0 {
-                        ocsp.refresh(&mut *db.read.get()?, now)?;
-                    }
-                    if tick % 60 == 30 {
-                        traffic.flush(&mut *db.write.get()?, now)?;
-                        refusals.flush(&mut *db.write.get()?, now.timestamp())?;
-                    }
-                    if tick % 3600 == 3599 {
-                        ocsp.renew_responders(&mut *db.write.get()?, &cfg, &h, now)?;
-                    }
-                    Ok(())
-                };
-                if let Err(e) = round() {
-                    tracing::warn!(error = %e, "revocation round failed");
-                }
-                std::thread::sleep(std::time::Duration::from_secs(1));
-            }
-        })
-        .map_err(|e| Error::Internal(format!("cannot start the revocation worker: {e}")))?;
-    Ok(())
-}
-
 /// `kofu mail deliver`: one delivery round now.
 pub fn mail_deliver(cfg: &Config) -> Result<()> {
     let key = cfg.require_data_key()?;
@@ -532,31 +432,17 @@ pub fn serve(mut cfg: Config, listen: Option<String>) -> Result<()> {
         &hierarchy,
         SystemClock.now(),
     )?);
-    let state = AppState {
-        db,
-        config: Arc::new(cfg.clone()),
-        ca: Some(Arc::clone(&hierarchy)),
-        clock: Arc::new(SystemClock),
-        metrics: Arc::new(Metrics::default()),
-        pii: Some(key),
-        registry: Some(Arc::from(registry)),
-        font: Default::default(),
-        ocsp: Some(ocsp),
-        crls: Default::default(),
-        traffic: Default::default(),
-        refusals: Arc::new(crate::service::refusals::Refusals::new(
-            cfg.auth.refusals_audited_per_minute,
-        )),
-        duties: Arc::new(crate::service::duties::Duties::new(cfg.instance())),
-    };
+    let state = AppState::new(db, cfg.clone(), Arc::new(SystemClock))
+        .with_data_key(key, Arc::from(registry))
+        .with_ca(Arc::clone(&hierarchy), ocsp);
     let (traffic, refusals, duties, db) = (
         state.traffic.clone(),
         state.refusals.clone(),
         state.duties.clone(),
         state.db.clone(),
     );
-    start_mail_worker(&cfg, &state)?;
-    start_revocation_worker(&cfg, &state)?;
+    crate::app::workers::start_mail(&state)?;
+    crate::app::workers::start_revocation(&state)?;
     let tls = match &cfg.tls_listen {
         Some(addr) => {
             let (key, cert) = crate::http::tls::server_certificate(
@@ -576,7 +462,7 @@ pub fn serve(mut cfg: Config, listen: Option<String>) -> Result<()> {
     tracing::info!(%listen, "kofu listening");
     println!("kofu listening on http://{listen}/");
     actix_web::rt::System::new().block_on(async move {
-        let mut server = actix_web::HttpServer::new(move || crate::app::app(state.clone()))
+        let mut server = actix_web::HttpServer::new(move || crate::http::app(state.clone()))
             .on_connect(crate::http::tls::on_connect)
             .bind(&listen)
             .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;

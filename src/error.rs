@@ -1,9 +1,8 @@
 //! The one application error. Every module's error converts into [`Error`]; each variant has
-//! a stable code that users and support staff can quote. [`Error`] is mapped to HTTP in one
-//! place (its `ResponseError` impl): client errors carry a message naming what is wrong,
-//! server errors carry only the code and the request id, never the cause.
+//! a stable code that users and support staff can quote ([`CODES`], and the table in README).
+//! This module knows no framework: the HTTP mapping lives in `http::error`, the database
+//! conversion in `db::error`, so `ca/` can use [`Error`] without depending on either.
 
-use actix_web::{HttpResponse, ResponseError, http::StatusCode};
 use serde::Serialize;
 
 /// The application error.
@@ -24,9 +23,32 @@ pub enum Error {
     /// The thing asked for does not exist (or may not be seen).
     #[error("not found: {0}")]
     NotFound(String),
-    /// A state change lost a race or is not allowed from the current state.
+    /// The action is not allowed from the current state (of an application, card, batch,
+    /// account); the message says which state and what would be.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The thing changed between reading and writing (another person or run acted first);
+    /// reload and try again.
+    #[error("changed meanwhile: {0}")]
+    Changed(String),
+    /// The work is already being done (a batch run, by another instance); wait for it.
+    #[error("already running: {0}")]
+    Running(String),
+    /// It already exists (a user name, a certified key, a CA); nothing was created.
+    #[error("already exists: {0}")]
+    Duplicate(String),
+    /// The record belongs to another municipality than the user's.
+    #[error("forbidden: {0}")]
+    OtherMunicipality(String),
+    /// A form's or request's anti-forgery token is missing or stale.
+    #[error("forbidden: {0}")]
+    Csrf(String),
+    /// The same person may not do both steps (record and order, for example).
+    #[error("forbidden: {0}")]
+    SeparationOfDuties(String),
+    /// The account must change its one-time password before anything else.
+    #[error("forbidden: {0}")]
+    PasswordChange(String),
     /// Too many failed attempts; try later.
     #[error("locked: {0}")]
     Locked(String),
@@ -103,15 +125,22 @@ impl Error {
         }
     }
 
-    /// The stable error code.
+    /// The stable error code (one of [`CODES`]).
     pub fn code(&self) -> &'static str {
         match self {
             Error::BadInput { .. } => "KF0400",
             Error::Unauthenticated => "KF0401",
             Error::Expired(_) => "KF0441",
             Error::Forbidden(_) => "KF0403",
+            Error::OtherMunicipality(_) => "KF0430",
+            Error::Csrf(_) => "KF0431",
+            Error::PasswordChange(_) => "KF0432",
+            Error::SeparationOfDuties(_) => "KF0433",
             Error::NotFound(_) => "KF0404",
             Error::Conflict(_) => "KF0409",
+            Error::Changed(_) => "KF0410",
+            Error::Running(_) => "KF0411",
+            Error::Duplicate(_) => "KF0412",
             Error::Locked(_) => "KF0423",
             Error::RateLimited { .. } => "KF0429",
             Error::Lint { .. } => "CA0001",
@@ -126,35 +155,78 @@ impl Error {
         }
     }
 
-    /// Whether the error is the caller's (4xx): shown to the user, nothing changed.
+    /// Whether the error is the caller's (HTTP 4xx): shown to the user, nothing changed.
     pub fn is_client_error(&self) -> bool {
-        self.status_code().is_client_error()
-    }
-
-    /// The HTTP status it maps to.
-    pub fn http_status(&self) -> u16 {
-        self.status_code().as_u16()
-    }
-}
-
-impl From<diesel::result::Error> for Error {
-    fn from(e: diesel::result::Error) -> Self {
-        match e {
-            diesel::result::Error::NotFound => Error::NotFound("record".into()),
-            diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                info,
-            ) => Error::Conflict(format!("already exists ({})", info.message())),
-            other => Error::Db(other.to_string()),
-        }
+        !matches!(
+            self,
+            Error::Config(_)
+                | Error::Db(_)
+                | Error::Crypto(_)
+                | Error::Io(_)
+                | Error::Unavailable(_)
+                | Error::AuditBroken { .. }
+                | Error::Internal(_)
+        )
     }
 }
 
-impl From<diesel::r2d2::PoolError> for Error {
-    fn from(e: diesel::r2d2::PoolError) -> Self {
-        Error::Db(e.to_string())
-    }
-}
+/// Every code [`Error::code`] gives, with what it means and what to do: the table in README
+/// ("Error codes") lists the same, and a test keeps the two in step.
+pub const CODES: &[(&str, &str)] = &[
+    (
+        "KF0400",
+        "a field or line is wrong (named in the answer); nothing was changed",
+    ),
+    ("KF0401", "not logged in, or the credential is not accepted"),
+    ("KF0403", "the role may not do this"),
+    ("KF0404", "no such record (or not one the user may see)"),
+    (
+        "KF0409",
+        "not allowed from the current state; the message names the state",
+    ),
+    (
+        "KF0410",
+        "changed meanwhile by someone else; reload and try again",
+    ),
+    (
+        "KF0411",
+        "already running (a batch run on another instance); wait for it",
+    ),
+    (
+        "KF0412",
+        "already exists (user name, certified key, CA); nothing was created",
+    ),
+    ("KF0423", "too many failed logins; wait and try again"),
+    ("KF0429", "rate limit reached; retry after the time given"),
+    ("KF0430", "the record belongs to another municipality"),
+    (
+        "KF0431",
+        "the form's security token is missing or stale; reload the page",
+    ),
+    ("KF0432", "change the one-time password first"),
+    (
+        "KF0433",
+        "separation of duties: another person must take this step",
+    ),
+    (
+        "KF0441",
+        "the credential has expired; the message names the day",
+    ),
+    (
+        "KF0503",
+        "the resident registry did not answer; nothing was changed",
+    ),
+    ("KF1000", "internal error; quote the request id to support"),
+    ("KF1001", "configuration missing or inconsistent"),
+    ("KF1002", "database failure"),
+    ("KF1003", "file or other I/O failure"),
+    (
+        "CA0001",
+        "a certificate or CRL failed a lint rule; nothing was signed",
+    ),
+    ("CA0002", "cryptographic or key-store failure"),
+    ("AU0001", "the audit chain does not verify"),
+];
 
 impl From<openssl::error::ErrorStack> for Error {
     fn from(e: openssl::error::ErrorStack) -> Self {
@@ -178,87 +250,4 @@ impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         Error::Io(e.to_string())
     }
-}
-
-impl From<actix_web::error::BlockingError> for Error {
-    fn from(e: actix_web::error::BlockingError) -> Self {
-        Error::Internal(e.to_string())
-    }
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    code: &'a str,
-    error: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<&'a [FieldError]>,
-}
-
-impl ResponseError for Error {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Error::BadInput { .. } | Error::Lint { .. } | Error::Invalid(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Unauthenticated | Error::Expired(_) => StatusCode::UNAUTHORIZED,
-            Error::Forbidden(_) => StatusCode::FORBIDDEN,
-            Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::Conflict(_) => StatusCode::CONFLICT,
-            Error::Locked(_) | Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let code = self.code();
-        let request_id = new_request_id();
-        // Client errors, and an unavailable registry, say what is wrong; other server errors
-        // carry only the code and request id.
-        let body = if self.is_client_error() || matches!(self, Error::Unavailable(_)) {
-            let field = match self {
-                Error::BadInput { field, .. } => Some(field.as_str()),
-                _ => None,
-            };
-            let errors = match self {
-                Error::Invalid(list) => Some(list.as_slice()),
-                _ => None,
-            };
-            ErrorBody {
-                code,
-                error: self.to_string(),
-                field,
-                errors,
-            }
-        } else {
-            // The cause goes to the log (never personal data: causes are technical), the
-            // client gets only the code and the request id to quote.
-            tracing::error!(code, request_id = %request_id, cause = %self, "request failed");
-            ErrorBody {
-                code,
-                error: format!("internal error, request id {request_id}"),
-                field: None,
-                errors: None,
-            }
-        };
-        let mut resp = HttpResponse::build(self.status_code());
-        if matches!(self, Error::Unauthenticated | Error::Expired(_)) {
-            resp.insert_header(("WWW-Authenticate", "Bearer realm=\"kofu\""));
-        }
-        if let Error::RateLimited { retry_after, .. } = self {
-            resp.insert_header(("Retry-After", retry_after.to_string()));
-        }
-        resp.json(body)
-    }
-}
-
-/// A fresh id to tie a failed request's log line to what the client was shown.
-pub fn new_request_id() -> String {
-    let mut b = [0u8; 8];
-    if openssl::rand::rand_bytes(&mut b).is_err() {
-        return "unavailable".into();
-    }
-    hex::encode(b)
 }

@@ -308,7 +308,7 @@ impl Pkcs11Token {
             ])
         })?;
         if !exists.is_empty() {
-            return Err(Error::Conflict(format!(
+            return Err(Error::Duplicate(format!(
                 "token {:?} already holds a key labelled {key_label:?}; refusing to overwrite",
                 self.label
             )));

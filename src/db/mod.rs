@@ -2,6 +2,7 @@
 //! migrations of each backend (migrations/sqlite and migrations/postgres hold the same
 //! migrations; their version numbers differ by the last digit so they never collide).
 
+mod error;
 pub mod models;
 pub mod schema;
 

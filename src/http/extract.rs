@@ -64,7 +64,7 @@ impl<T: DeserializeOwned + HasCsrf + 'static> FromRequest for CsrfForm<T> {
                 .map_err(|e| Error::bad("form", e.to_string()))?
                 .into_inner();
             if !csrf_matches(form.csrf(), user.csrf.as_deref()) {
-                return Err(Error::Forbidden(
+                return Err(Error::Csrf(
                     "the form's security token is missing or stale; reload the page".into(),
                 ));
             }

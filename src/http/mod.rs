@@ -5,6 +5,7 @@
 //! route that is registered but missing from the table is refused (fail closed).
 
 pub mod api;
+pub mod error;
 pub mod extract;
 mod gate;
 pub mod public;
@@ -686,7 +687,7 @@ pub async fn authorize(
     }
     if user.must_change_password && !ALLOWED_BEFORE_PASSWORD_CHANGE.contains(&pattern.as_str()) {
         let resp = if is_api(&path) {
-            actix_web::ResponseError::error_response(&Error::Forbidden(
+            actix_web::ResponseError::error_response(&Error::PasswordChange(
                 "change the one-time password first (POST /password)".into(),
             ))
         } else {
@@ -704,7 +705,7 @@ pub async fn authorize(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if !extract::csrf_matches(sent, user.csrf.as_deref()) {
-            let resp = actix_web::ResponseError::error_response(&Error::Forbidden(
+            let resp = actix_web::ResponseError::error_response(&Error::Csrf(
                 "missing or wrong X-CSRF-Token header".into(),
             ));
             return Ok(req.into_response(resp));
@@ -727,6 +728,39 @@ pub async fn count(
         m.count_status(resp.status().as_u16());
     }
     Ok(resp)
+}
+
+/// The actix application: state, body limits, security headers, middleware and routes.
+pub fn app(
+    state: crate::app::AppState,
+) -> actix_web::App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    use actix_web::middleware::{DefaultHeaders, from_fn};
+    actix_web::App::new()
+        .app_data(actix_web::web::Data::new(state))
+        .app_data(extract::json_config())
+        .app_data(extract::form_config())
+        .app_data(actix_web::web::PayloadConfig::new(extract::BODY_LIMIT))
+        .configure(configure)
+        .wrap(from_fn(authorize))
+        .wrap(
+            DefaultHeaders::new()
+                .add(("X-Content-Type-Options", "nosniff"))
+                .add(("X-Frame-Options", "DENY"))
+                .add(("Referrer-Policy", "no-referrer"))
+                .add((
+                    "Content-Security-Policy",
+                    "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+                )),
+        )
+        .wrap(from_fn(count))
 }
 
 #[cfg(test)]

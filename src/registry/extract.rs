@@ -881,7 +881,7 @@ pub fn apply_changes(
                 ))
                 .execute(c)
                 .map_err(|e| match Error::from(e) {
-                    Error::Conflict(_) => Error::Conflict(format!(
+                    Error::Duplicate(_) => Error::Changed(format!(
                         "line {}: event {} was applied concurrently",
                         ch.line, ch.event_id
                     )),

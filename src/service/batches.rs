@@ -121,7 +121,7 @@ pub fn claim(
     crate::service::orders::show(conn, id)?;
     match Lease::acquire(conn, &lease_name(id), instance, ttl_s, now.timestamp())? {
         Ok(lease) => Ok(lease),
-        Err(busy) => Err(Error::Conflict(format!(
+        Err(busy) => Err(Error::Running(format!(
             "batch {id} is being run on instance {} (lease until {} JST); wait for it to finish, \
              or for its lease to run out if that instance has stopped",
             busy.instance,
@@ -613,7 +613,7 @@ impl Runner<'_> {
     /// The error when a fenced update of `row` changed nothing: the card moved on under
     /// another writer, or this run lost its lease.
     fn changed(&self, row: &CardRow) -> Error {
-        Error::Conflict(format!(
+        Error::Changed(format!(
             "card {} changed under this run, or the run's lease ({}) was lost; nothing more is written to it here",
             row.card_number, self.lease.name
         ))
@@ -824,7 +824,7 @@ pub fn allocate(
             })
         });
         match stored {
-            Err(Error::Conflict(_)) => {
+            Err(Error::Duplicate(_)) => {
                 // Either the number is taken (draw again) or the application got its
                 // card from another run meanwhile (take that one).
                 if let Some(row) = db.with(|c| Ok(CardRow::for_application(c, app.id)?))? {

@@ -83,7 +83,7 @@ pub fn init(
     now: DateTime<Utc>,
 ) -> Result<Vec<PathBuf>> {
     if exists(conn, cfg)? {
-        return Err(Error::Conflict(format!(
+        return Err(Error::Duplicate(format!(
             "a CA already exists (database or {}); refusing to overwrite it",
             cfg.ca_dir().display()
         )));

@@ -48,6 +48,7 @@ pub fn once(
     key: Option<&str>,
     request: &[u8],
     now: DateTime<Utc>,
+    status_of: fn(&Error) -> u16,
     work: impl FnOnce(&mut DbConn) -> Result<(u16, serde_json::Value)>,
 ) -> Result<Answer> {
     let Some(key) = key else {
@@ -79,7 +80,7 @@ pub fn once(
             Ok((status, body)) => (status, body, None),
             Err(e) if e.is_client_error() => {
                 let body = serde_json::json!({"code": e.code(), "error": e.to_string()});
-                (e.http_status(), body, Some(e))
+                (status_of(&e), body, Some(e))
             }
             Err(e) => return Err(e),
         };
@@ -102,7 +103,7 @@ pub fn once(
         Ok((_, Some(refused))) => Err(refused),
         Ok((answer, None)) => Ok(answer),
         // The key was taken: by this same request before, or by one racing it.
-        Err(Error::Conflict(_)) if !claimed => replay(conn, user_id, scope, key, &hash),
+        Err(Error::Duplicate(_)) if !claimed => replay(conn, user_id, scope, key, &hash),
         Err(e) => Err(e),
     }
 }

@@ -283,7 +283,7 @@ fn check_key(conn: &mut DbConn, hash: &[u8], profile: Profile, ca: CaName) -> Re
     match seen {
         None => Ok(()),
         Some((_, p, i)) if keeps_key && p == profile.as_str() && i == ca.as_str() => Ok(()),
-        Some((serial, p, _)) => Err(Error::Conflict(format!(
+        Some((serial, p, _)) => Err(Error::Duplicate(format!(
             "this public key is already certified (serial {serial}, profile {p}); a new \
              certificate needs a new key"
         ))),
@@ -394,12 +394,19 @@ fn issue_guarded(
         });
         match stored {
             Ok(ids) => break ids,
-            Err(Error::Conflict(_)) if attempts < 3 => {
+            Err(e @ Error::Duplicate(_)) if attempts < 3 => {
+                // A serial drawn twice is drawn again; any other duplicate (a key already
+                // certified) is the answer.
                 attempts += 1;
+                let mut redrawn = false;
                 for (req, ca_name, prepared) in drafts.iter_mut() {
                     if conn.with(|db| serial_taken(db, &prepared.serial().to_hex()))? {
                         *prepared = prepare_one(h, req, *ca_name, prefix, now)?;
+                        redrawn = true;
                     }
+                }
+                if !redrawn {
+                    return Err(e);
                 }
             }
             Err(e) => return Err(e),
@@ -425,7 +432,7 @@ fn issue_guarded(
             guard(c, Stage::Store)?;
             for (row_id, _, serial_hex, der) in &signed {
                 if CertificateRow::store_certificate(c, *row_id, der, now_s)? != 1 {
-                    return Err(Error::Conflict(format!(
+                    return Err(Error::Changed(format!(
                         "serial {serial_hex} was not awaiting its certificate"
                     )));
                 }

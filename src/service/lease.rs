@@ -215,7 +215,7 @@ impl Lease {
 
     /// The error of work whose lease was lost.
     pub fn lost(&self) -> Error {
-        Error::Conflict(format!(
+        Error::Running(format!(
             "{}: this instance ({}) no longer holds the lease; another instance took over",
             self.name, self.instance
         ))

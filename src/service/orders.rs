@@ -89,7 +89,7 @@ pub fn order(
             &format!("applications:{list}"),
             "separation of duties: recorded by the same person",
         )?;
-        return Err(Error::Forbidden(format!(
+        return Err(Error::SeparationOfDuties(format!(
             "you recorded application(s) {list}; another office member must order their issuance"
         )));
     }
@@ -116,7 +116,7 @@ pub fn order(
         .set((applications::state.eq(state::ORDERED), applications::batch_id.eq(Some(batch_id)), applications::updated_at.eq(now_s)))
         .execute(c)?;
         if changed != unique.len() {
-            return Err(Error::Conflict("some of these applications changed meanwhile (ordered by someone else?); nothing was ordered".into()));
+            return Err(Error::Changed("some of these applications changed meanwhile (ordered by someone else?); nothing was ordered".into()));
         }
         let entries: Vec<(&str, String, String)> =
             unique.iter().map(|id| ("application.ordered", format!("application:{id}"), format!("batch={batch_id}"))).collect();

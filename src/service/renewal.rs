@@ -237,7 +237,7 @@ impl Renewal<'_> {
             ))
             .execute(c)?;
             if n != 1 {
-                return Err(Error::Conflict(format!(
+                return Err(Error::Changed(format!(
                     "application {} changed meanwhile",
                     app.id
                 )));

@@ -459,7 +459,7 @@ pub fn apply(
         .set((cards::status.eq(r.card_to), cards::updated_at.eq(now_s)))
         .execute(conn)?;
         if n != 1 {
-            return Err(Error::Conflict(format!(
+            return Err(Error::Changed(format!(
                 "card {} changed meanwhile; reload and try again",
                 card.card_number
             )));
@@ -476,7 +476,7 @@ pub fn apply(
         }
         let n = usize::from(set_status(conn, cert.id, r.reason, now.timestamp())?);
         if n != 1 {
-            return Err(Error::Conflict(format!(
+            return Err(Error::Changed(format!(
                 "certificate {} changed meanwhile; try again",
                 cert.serial
             )));

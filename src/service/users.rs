@@ -164,7 +164,7 @@ pub fn add(
         ) {
             Ok(u) => u,
             Err(e) if crate::db::is_unique_violation(&e) => {
-                return Err(Error::Conflict(format!("user {username} already exists")));
+                return Err(Error::Duplicate(format!("user {username} already exists")));
             }
             Err(e) => return Err(e.into()),
         };

@@ -154,7 +154,7 @@ pub fn load_for(
             &format!("application:{id}"),
             "other municipality",
         )?;
-        return Err(Error::Forbidden(
+        return Err(Error::OtherMunicipality(
             "this application belongs to another municipality".into(),
         ));
     }
@@ -394,7 +394,7 @@ pub fn decide(
         ))
         .execute(c)?;
         if changed != 1 {
-            return Err(Error::Conflict(format!(
+            return Err(Error::Changed(format!(
                 "application {id} is no longer awaiting verification"
             )));
         }

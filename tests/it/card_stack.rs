@@ -145,7 +145,7 @@ async fn unexpected_tokens_are_set_aside_and_the_batch_completes() {
         }
         assert!(text.contains("so_pin_mismatch") && text.contains("unknown_label"));
         let token = ready_user(&env, "operator1", Role::Operator, None);
-        let app = actix_web::test::init_service(kofu::app::app(state(&env))).await;
+        let app = actix_web::test::init_service(kofu::http::app(state(&env))).await;
         let req = actix_web::test::TestRequest::get()
             .uri(&format!("/batches/{batch}"))
             .insert_header(("authorization", format!("Bearer {token}")))

@@ -179,7 +179,7 @@ async fn delivery_documents_and_records() {
         cards.sort_by_key(|c| c.application_id); // in application order
         let office = ready_user(&env, "office-d", Role::Office, None);
         let operator = ready_user(&env, "operator-d", Role::Operator, None);
-        let app = test::init_service(kofu::app::app(state(&env))).await;
+        let app = test::init_service(kofu::http::app(state(&env))).await;
         let get_pdf = |uri: String, token: String| {
             test::TestRequest::get()
                 .uri(&uri)

@@ -40,7 +40,7 @@ async fn intake_check_and_decision_through_the_api() {
         let office = &tokens[&Role::Office];
         let clerk = &tokens[&Role::Clerk]; // 131016
         let osaka = clerk_token(&env, "271004");
-        let app = test::init_service(kofu::app::app(state(&env))).await;
+        let app = test::init_service(kofu::http::app(state(&env))).await;
 
         // Era date, half-width kana, 高 for the registry's 髙, address in numbers for 一丁目2番3号.
         let (st, body) = call!(
@@ -267,7 +267,7 @@ async fn intake_check_and_decision_through_the_api() {
 async fn bad_intake_names_every_field_and_stores_nothing() {
     for env in envs() {
         let tokens = tokens(&env);
-        let app = test::init_service(kofu::app::app(state(&env))).await;
+        let app = test::init_service(kofu::http::app(state(&env))).await;
         let before = kofu::audit::verify(&mut env.conn()).unwrap().entries;
         let (st, body) = call!(
             app,
@@ -357,7 +357,7 @@ async fn unreachable_registry_loses_nothing() {
         )
         .unwrap(),
     ));
-    let app = test::init_service(kofu::app::app(st)).await;
+    let app = test::init_service(kofu::http::app(st)).await;
     let (_, b) = call!(
         app,
         post,
@@ -417,7 +417,7 @@ async fn personal_data_is_never_stored_in_clear() {
         )
         .unwrap();
         let tokens = tokens(&env);
-        let app = test::init_service(kofu::app::app(state(&env))).await;
+        let app = test::init_service(kofu::http::app(state(&env))).await;
         let (st, _) = call!(
             app,
             post,

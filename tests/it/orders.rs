@@ -24,7 +24,7 @@ async fn orders_respect_separation_of_duties() {
         let recorder = ready_user(&env, "office-a", Role::Office, None);
         let orderer = ready_user(&env, "office-b", Role::Office, None);
         let clerk = ready_user(&env, "clerk-131016", Role::Clerk, Some("131016"));
-        let app = test::init_service(kofu::app::app(state(&env))).await;
+        let app = test::init_service(kofu::http::app(state(&env))).await;
 
         let mut ids = Vec::new();
         for (name, kana, dob, sex, address) in [

@@ -902,7 +902,7 @@ async fn call_centre_and_office_screens() {
     let number = cards[1].card_number.clone();
     ready_user(&env, "cc-web", Role::Callcenter, None);
     ready_user(&env, "office-web", Role::Office, None);
-    let app = test::init_service(kofu::app::app(state(&env))).await;
+    let app = test::init_service(kofu::http::app(state(&env))).await;
     let session = |name: &str| login_session(&env, name);
     let cc = session("cc-web");
     let cc_cookie = actix_web::cookie::Cookie::new("kofu_session", cc.cookie.clone());

@@ -17,7 +17,7 @@ fn concrete(path: &str) -> String {
 async fn every_route_refuses_missing_credentials_and_wrong_roles() {
     for env in envs() {
         let tokens = tokens(&env);
-        let app = test::init_service(kofu::app::app(state(&env))).await;
+        let app = test::init_service(kofu::http::app(state(&env))).await;
         for r in ROUTES {
             let path = concrete(r.path);
             let method = actix_web::http::Method::from_bytes(r.method.as_bytes()).unwrap();
@@ -113,7 +113,7 @@ async fn every_route_refuses_missing_credentials_and_wrong_roles() {
 async fn unknown_paths_are_not_found_and_revoked_tokens_fail() {
     let env = envs().remove(0);
     let tokens = tokens(&env);
-    let app = test::init_service(kofu::app::app(state(&env))).await;
+    let app = test::init_service(kofu::http::app(state(&env))).await;
     let resp =
         test::call_service(&app, test::TestRequest::get().uri("/nowhere").to_request()).await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);

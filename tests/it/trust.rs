@@ -39,7 +39,7 @@ async fn holder_certificates_come_only_through_the_workflow() {
         let h = env.init_ca();
         let mut st = state(&env);
         st.ca = Some(Arc::new(env.load_ca()));
-        let app = actix_web::test::init_service(kofu::app::app(st)).await;
+        let app = actix_web::test::init_service(kofu::http::app(st)).await;
         let operator = ready_user(&env, "op-t", Role::Operator, None);
         let admin = ready_user(&env, "admin-t", Role::Admin, None);
         let before = count_certificates(&env);
@@ -221,7 +221,7 @@ fn count_certificates(env: &Env) -> i64 {
 async fn a_disabled_account_is_shut_out_at_once() {
     for env in envs() {
         eprintln!("--- backend: {}", env.db.label);
-        let app = actix_web::test::init_service(kofu::app::app(state(&env))).await;
+        let app = actix_web::test::init_service(kofu::http::app(state(&env))).await;
         let admin = ready_user(&env, "admin-l", Role::Admin, None);
         let clerk_token = ready_user(&env, "clerk-l", Role::Clerk, Some("131016"));
         let clerk = user_id(&env, "clerk-l");
@@ -300,7 +300,7 @@ async fn a_disabled_account_is_shut_out_at_once() {
                 .unwrap();
         let mut later = state(&env);
         later.clock = Arc::new(kofu::clock::FixedClock(now() + chrono::Duration::days(2)));
-        let app2 = actix_web::test::init_service(kofu::app::app(later)).await;
+        let app2 = actix_web::test::init_service(kofu::http::app(later)).await;
         let (status, body) = call!(app2, get, "/api/v1/me", short);
         assert_eq!(status, 401);
         assert_eq!(body["code"], "KF0441", "{body}");
@@ -419,7 +419,7 @@ async fn failed_logins_lock_one_address_and_an_account_ceiling_locks_everywhere(
         cfg.auth.failures_per_account = 8;
         let mut st = state(&env);
         st.config = Arc::new(cfg);
-        let app = actix_web::test::init_service(kofu::app::app(st)).await;
+        let app = actix_web::test::init_service(kofu::http::app(st)).await;
         let resp = actix_web::test::call_service(
             &app,
             actix_web::test::TestRequest::get()
@@ -667,7 +667,7 @@ fn one_resident_gets_one_live_card() {
 async fn a_retried_post_with_the_same_idempotency_key_creates_nothing() {
     for env in envs() {
         eprintln!("--- backend: {}", env.db.label);
-        let app = actix_web::test::init_service(kofu::app::app(state(&env))).await;
+        let app = actix_web::test::init_service(kofu::http::app(state(&env))).await;
         let office = ready_user(&env, "office-i", Role::Office, None);
         let other = ready_user(&env, "office-j", Role::Office, None);
         let body = json!({"kind": "new", "name": "山田 花子", "name_kana": "ヤマダ ハナコ", "birth_date": "1990-01-02",
@@ -744,7 +744,7 @@ async fn a_flood_of_refusals_adds_a_bounded_number_of_audit_entries() {
         eprintln!("--- backend: {}", env.db.label);
         let st = state(&env);
         let refusals = st.refusals.clone();
-        let app = actix_web::test::init_service(kofu::app::app(st)).await;
+        let app = actix_web::test::init_service(kofu::http::app(st)).await;
         let cc = ready_user(&env, "cc-flood", Role::Callcenter, None);
         let before = kofu::audit::verify(&mut env.conn()).unwrap().entries;
         for _ in 0..3000 {

@@ -803,7 +803,7 @@ fn next_cursor(headers: &str) -> String {
 async fn the_openapi_document_covers_every_api_route() {
     use actix_web::test;
     let env = envs().remove(0);
-    let app = test::init_service(kofu::app::app(state(&env))).await;
+    let app = test::init_service(kofu::http::app(state(&env))).await;
     let resp = test::call_service(
         &app,
         test::TestRequest::get()
@@ -847,7 +847,7 @@ async fn the_openapi_document_covers_every_api_route() {
 async fn admin_pages_register_and_manage_a_verifier() {
     use actix_web::test;
     let env = envs().remove(0);
-    let app = test::init_service(kofu::app::app(state(&env))).await;
+    let app = test::init_service(kofu::http::app(state(&env))).await;
     ready_user(&env, "admin-p", Role::Admin, None);
     let session = login_session(&env, "admin-p");
     let csrf = session.csrf.clone();

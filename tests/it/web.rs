@@ -40,7 +40,7 @@ async fn login_lockout_password_change_and_csrf() {
         cfg.secure_cookies = Some(true);
         let mut st = state(&env);
         st.config = std::sync::Arc::new(cfg);
-        let app = test::init_service(kofu::app::app(st)).await;
+        let app = test::init_service(kofu::http::app(st)).await;
 
         // The login page sets the double-submit cookie and carries the same token.
         let resp =

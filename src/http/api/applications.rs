@@ -32,6 +32,7 @@ pub async fn create(
                 idem.as_deref(),
                 &request,
                 now,
+                crate::http::error::status_u16,
                 |c| {
                     let (id, reference, st) =
                         intake::create(c, &key, &input, user.id, &user.actor(), now)?;

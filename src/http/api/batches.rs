@@ -37,6 +37,7 @@ pub async fn create(
                 idem.as_deref(),
                 &request,
                 now,
+                crate::http::error::status_u16,
                 |c| {
                     let batch = orders::order(c, &user, &ids, now)?;
                     Ok((

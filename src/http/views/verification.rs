@@ -214,7 +214,7 @@ pub async fn decide(
                 verification::decide(c, &key, registry.as_ref(), &u, id, approve, &f.reason, now);
             // A refused decision shows the screen again with what went wrong.
             let check = match &outcome {
-                Err(Error::BadInput { .. } | Error::Conflict(_)) => {
+                Err(Error::BadInput { .. } | Error::Conflict(_) | Error::Changed(_)) => {
                     Some(verification::check(c, &key, registry.as_ref(), &u, id, now))
                 }
                 _ => None,
@@ -235,7 +235,10 @@ pub async fn decide(
                 .body(label))
         }
         (Err(Error::Unavailable(m)), _) => Ok(unavailable_page(&m)),
-        (Err(e @ (Error::BadInput { .. } | Error::Conflict(_))), Some(Ok(c))) => {
+        (
+            Err(e @ (Error::BadInput { .. } | Error::Conflict(_) | Error::Changed(_))),
+            Some(Ok(c)),
+        ) => {
             let msg = match &e {
                 Error::BadInput { message, .. } => message.clone(),
                 _ => "承認できません：住民であり、不一致の項目がない場合のみ承認できます。".into(),

@@ -180,7 +180,7 @@ pub fn serve(st: kofu::app::AppState) -> (String, actix_web::dev::ServerHandle) 
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let server = actix_web::HttpServer::new(move || kofu::app::app(st.clone()))
+            let server = actix_web::HttpServer::new(move || kofu::http::app(st.clone()))
                 .workers(1)
                 .listen(listener)
                 .unwrap()

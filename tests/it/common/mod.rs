@@ -400,26 +400,17 @@ impl Drop for Server {
 /// The application state of a test: the environment's database, a fixed clock, no CA.
 pub fn state(env: &Env) -> kofu::app::AppState {
     let key = data_key();
-    kofu::app::AppState {
-        db: kofu::db::Db {
-            read: env.pool.clone(),
-            write: env.pool.clone(),
-        },
-        config: std::sync::Arc::new(env.cfg.clone()),
-        ca: None,
-        clock: std::sync::Arc::new(kofu::clock::FixedClock(now())),
-        metrics: std::sync::Arc::new(kofu::app::Metrics::default()),
-        pii: Some(key.clone()),
-        registry: Some(std::sync::Arc::new(kofu::registry::ExtractRegistry::new(
-            key,
-        ))),
-        font: Default::default(),
-        ocsp: None,
-        crls: Default::default(),
-        traffic: Default::default(),
-        refusals: Default::default(),
-        duties: std::sync::Arc::new(kofu::service::duties::Duties::new("test")),
-    }
+    let db = kofu::db::Db {
+        read: env.pool.clone(),
+        write: env.pool.clone(),
+    };
+    let registry = std::sync::Arc::new(kofu::registry::ExtractRegistry::new(key.clone()));
+    kofu::app::AppState::new(
+        db,
+        env.cfg.clone(),
+        std::sync::Arc::new(kofu::clock::FixedClock(now())),
+    )
+    .with_data_key(key, registry)
 }
 
 /// One ready user (password changed) per role, with a bearer token.

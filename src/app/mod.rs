@@ -1,5 +1,8 @@
-//! Application state and the actix App factory. No global statics: everything a handler
-//! needs travels in [`AppState`].
+//! Application state: everything a handler or a background worker needs travels in
+//! [`AppState`] (no global statics), built by [`AppState::new`] for `kofu serve` and the tests
+//! alike. The actix App factory is `http::app`; the background workers are [`workers`].
+
+pub mod workers;
 
 use crate::ca::Hierarchy;
 use crate::clock::SharedClock;
@@ -98,6 +101,47 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The state of a process without CA keys, personal-data key or registry connector (add
+    /// them with [`AppState::with_data_key`] and [`AppState::with_ca`]).
+    pub fn new(db: Db, config: Config, clock: SharedClock) -> Self {
+        let refusals =
+            crate::service::refusals::Refusals::new(config.auth.refusals_audited_per_minute);
+        let duties = crate::service::duties::Duties::new(config.instance());
+        AppState {
+            db,
+            config: Arc::new(config),
+            ca: None,
+            clock,
+            metrics: Arc::new(Metrics::default()),
+            pii: None,
+            registry: None,
+            font: Default::default(),
+            ocsp: None,
+            crls: Default::default(),
+            traffic: Default::default(),
+            refusals: Arc::new(refusals),
+            duties: Arc::new(duties),
+        }
+    }
+
+    /// With the personal-data key and the registry connector that uses it.
+    pub fn with_data_key(mut self, key: DataKey, registry: Arc<dyn Registry>) -> Self {
+        self.pii = Some(key);
+        self.registry = Some(registry);
+        self
+    }
+
+    /// With the CA hierarchy and its OCSP responder.
+    pub fn with_ca(
+        mut self,
+        hierarchy: Arc<Hierarchy>,
+        ocsp: Arc<crate::service::ocsp::OcspService>,
+    ) -> Self {
+        self.ca = Some(hierarchy);
+        self.ocsp = Some(ocsp);
+        self
+    }
+
     /// Run blocking database reads on the blocking thread pool.
     pub async fn with_conn<T, F>(&self, f: F) -> Result<T>
     where
@@ -171,39 +215,4 @@ impl AppState {
             .clone()
             .ok_or_else(|| Error::Config("the CA is not loaded in this process".into()))
     }
-}
-
-/// The actix application: state, body limits, security headers, middleware and routes.
-pub fn app(
-    state: AppState,
-) -> actix_web::App<
-    impl actix_web::dev::ServiceFactory<
-        actix_web::dev::ServiceRequest,
-        Config = (),
-        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
-> {
-    use actix_web::middleware::{DefaultHeaders, from_fn};
-    actix_web::App::new()
-        .app_data(actix_web::web::Data::new(state))
-        .app_data(crate::http::extract::json_config())
-        .app_data(crate::http::extract::form_config())
-        .app_data(actix_web::web::PayloadConfig::new(
-            crate::http::extract::BODY_LIMIT,
-        ))
-        .configure(crate::http::configure)
-        .wrap(from_fn(crate::http::authorize))
-        .wrap(
-            DefaultHeaders::new()
-                .add(("X-Content-Type-Options", "nosniff"))
-                .add(("X-Frame-Options", "DENY"))
-                .add(("Referrer-Policy", "no-referrer"))
-                .add((
-                    "Content-Security-Policy",
-                    "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
-                )),
-        )
-        .wrap(from_fn(crate::http::count))
 }
