@@ -445,7 +445,7 @@ pub fn serve(mut cfg: Config, listen: Option<String>) -> Result<()> {
     crate::app::workers::start_revocation(&state)?;
     let tls = match &cfg.tls_listen {
         Some(addr) => {
-            let (key, cert) = crate::http::tls::server_certificate(
+            let (key, cert) = crate::service::tls_server::server_certificate(
                 &mut *state.db.write.get()?,
                 &cfg,
                 &hierarchy,

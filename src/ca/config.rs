@@ -148,6 +148,18 @@ pub struct CaConfig {
 }
 
 impl CaConfig {
+    /// Whether a holder born on `birth` is old enough for a signing certificate on `now`'s
+    /// date in Japan: the one test of `signing_min_age`, used by the signing profile and by
+    /// the batch runner that decides which keys a card gets.
+    pub fn signing_age_reached(
+        &self,
+        birth: chrono::NaiveDate,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> bool {
+        crate::ca::validity::age_on(birth, crate::ca::validity::jst_date(now))
+            >= self.signing_min_age
+    }
+
     /// Read and check the file.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)

@@ -521,9 +521,11 @@ pub fn ee_parts(
             })?;
             let not_after = crate::ca::validity::certificate_not_after(id.birth_date, now);
             if req.profile == Profile::Signing {
-                let age =
-                    crate::ca::validity::age_on(id.birth_date, crate::ca::validity::jst_date(now));
-                if age < cfg.signing_min_age {
+                if !cfg.signing_age_reached(id.birth_date, now) {
+                    let age = crate::ca::validity::age_on(
+                        id.birth_date,
+                        crate::ca::validity::jst_date(now),
+                    );
                     return Err(Error::bad(
                         "birth_date",
                         format!(

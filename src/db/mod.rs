@@ -36,6 +36,12 @@ pub type DbPool = Pool<ConnectionManager<DbConn>>;
 /// A connection checked out of the pool.
 pub type PooledConn = PooledConnection<ConnectionManager<DbConn>>;
 
+/// Whether the database answers (`SELECT 1`).
+pub fn ping(conn: &mut DbConn) -> Result<()> {
+    diesel::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), conn)?;
+    Ok(())
+}
+
 /// Which backend a URL selects.
 pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")

@@ -4,16 +4,10 @@ use crate::app::AppState;
 use crate::ca::profile::CaName;
 use crate::error::{Error, Result};
 use actix_web::{HttpResponse, web};
-use diesel::RunQueryDsl;
 
 /// `GET /healthz`: the database answers.
 pub async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse> {
-    state
-        .with_conn(|c| {
-            diesel::sql_query("SELECT 1").execute(&mut **c)?;
-            Ok(())
-        })
-        .await?;
+    state.with_conn(|c| crate::db::ping(c)).await?;
     Ok(HttpResponse::Ok().json(
         serde_json::json!({"status": "ok", "database": "ok", "ca_loaded": state.ca.is_some()}),
     ))

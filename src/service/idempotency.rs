@@ -26,6 +26,19 @@ pub struct Answer {
     pub replayed: bool,
 }
 
+/// The request a key is claimed for.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The caller.
+    pub user_id: i64,
+    /// The operation (`POST /api/v1/batches`).
+    pub scope: &'a str,
+    /// The `Idempotency-Key` header, if sent.
+    pub key: Option<&'a str>,
+    /// The request body as parsed (a retry must send the same).
+    pub body: &'a [u8],
+}
+
 /// Check a key as sent: 1–200 visible ASCII characters.
 pub fn check_key(key: &str) -> Result<()> {
     if (1..=200).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) {
@@ -43,14 +56,17 @@ pub fn check_key(key: &str) -> Result<()> {
 /// under the same key is refused.
 pub fn once(
     conn: &mut DbConn,
-    user_id: i64,
-    scope: &str,
-    key: Option<&str>,
-    request: &[u8],
+    req: &Request,
     now: DateTime<Utc>,
     status_of: fn(&Error) -> u16,
     work: impl FnOnce(&mut DbConn) -> Result<(u16, serde_json::Value)>,
 ) -> Result<Answer> {
+    let Request {
+        user_id,
+        scope,
+        key,
+        body: request,
+    } = *req;
     let Some(key) = key else {
         let (status, body) = work(conn)?;
         return Ok(Answer {

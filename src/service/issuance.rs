@@ -246,7 +246,7 @@ pub fn holder_target(
         && verified
         && app.state == app_state::VERIFIED
         && app.card_id == Some(card.id)
-        && card.status == crate::service::revocation::card_status::ACTIVE;
+        && card.status == crate::service::status::card_status::ACTIVE;
     if batch_write || renewal {
         Ok((card, app))
     } else {

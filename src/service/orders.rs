@@ -165,3 +165,12 @@ pub fn list(conn: &mut DbConn, limit: i64) -> Result<Vec<Batch>> {
         .select(Batch::as_select())
         .load(conn)?)
 }
+
+/// Each application of a batch with its delivery method (`mail` or `counter`).
+pub fn deliveries(conn: &mut DbConn, batch_id: i64) -> Result<Vec<(i64, String)>> {
+    use crate::db::schema::applications;
+    Ok(applications::table
+        .filter(applications::batch_id.eq(batch_id))
+        .select((applications::id, applications::delivery))
+        .load(conn)?)
+}

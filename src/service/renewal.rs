@@ -279,7 +279,19 @@ fn link(conn: &mut DbConn, old_id: i64, new_id: i64, now_s: i64) -> Result<()> {
                 certificate_links::created_at.eq(now_s),
             ))
             .execute(conn)?;
-        crate::service::linkage::record_renewal(conn, old_id, new_id, now_s)?;
+        crate::service::status::record_renewal(conn, old_id, new_id, now_s)?;
     }
     Ok(())
+}
+
+/// Whether a card has a renewal application the clerk checked, waiting to be written.
+pub fn waiting(conn: &mut DbConn, card_id: i64) -> Result<bool> {
+    use crate::db::schema::applications;
+    let n: i64 = applications::table
+        .filter(applications::card_id.eq(card_id))
+        .filter(applications::kind.eq("renewal"))
+        .filter(applications::state.eq("verified"))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
 }

@@ -14,24 +14,15 @@ use crate::ca::crl::Reason;
 use crate::db::DbConn;
 use crate::db::models::application::{ApplicationRow, state as app_state};
 use crate::db::models::card::CardRow;
-use crate::db::schema::{applications, cards, certificates, counters, registry_events, users};
+use crate::db::schema::{applications, cards, certificates, registry_events, users};
 use crate::error::{Error, Result};
 use crate::pii::DataKey;
+pub use crate::service::status::{
+    CertStatus, card_status, current_seq, next_seq, revoke_one, set_status,
+};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-
-/// Card validity (`cards.status`), beside its production and delivery `state`.
-pub mod card_status {
-    /// In use (or on its way).
-    pub const ACTIVE: &str = "active";
-    /// Certificates on hold after a loss report.
-    pub const SUSPENDED: &str = "suspended";
-    /// Certificates revoked for good; the card is dead.
-    pub const REVOKED: &str = "revoked";
-    /// Never reached the holder (returned, spoiled, destroyed before delivery).
-    pub const DESTROYED: &str = "destroyed";
-}
 
 /// Who asks for a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -120,29 +111,6 @@ pub enum Which {
     /// The signing certificate only (the authentication certificate carries nothing that
     /// changed).
     Signing,
-}
-
-/// Certificate status as the table sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CertStatus {
-    /// Not revoked.
-    Good,
-    /// certificateHold.
-    Held,
-    /// Revoked for good.
-    Revoked,
-}
-
-impl CertStatus {
-    /// From the stored reason.
-    pub fn of(reason: Option<i32>) -> Self {
-        match reason {
-            None => CertStatus::Good,
-            Some(6) => CertStatus::Held,
-            Some(_) => CertStatus::Revoked,
-        }
-    }
 }
 
 /// One row of the transition table.
@@ -335,87 +303,6 @@ pub struct Outcome {
     pub certificates: Vec<Changed>,
     /// Follow-up application opened: id and reference.
     pub follow_up: Option<(i64, String)>,
-}
-
-/// Take the next value of a counter (the row lock orders concurrent writers).
-pub fn next_seq(conn: &mut DbConn) -> Result<i64> {
-    Ok(
-        diesel::update(counters::table.filter(counters::name.eq("status_seq")))
-            .set(counters::value.eq(counters::value + 1))
-            .returning(counters::value)
-            .get_result(conn)?,
-    )
-}
-
-/// Change one certificate's status, conditionally on its current one: `Some(reason)` revokes
-/// a good or held certificate (from a hold it keeps the time of the hold), `None` lifts a
-/// hold. Takes the next `status_seq`. Returns whether the certificate changed.
-pub fn set_status(conn: &mut DbConn, id: i64, reason: Option<Reason>, now_s: i64) -> Result<bool> {
-    let seq = next_seq(conn)?;
-    let hold = Reason::CertificateHold.code();
-    let this = || certificates::table.filter(certificates::id.eq(id));
-    let n = match reason {
-        None => diesel::update(this().filter(certificates::revocation_reason.eq(hold)))
-            .set((
-                certificates::revoked_at.eq(None::<i64>),
-                certificates::revocation_reason.eq(None::<i32>),
-                certificates::status_seq.eq(seq),
-            ))
-            .execute(conn)?,
-        Some(reason) => {
-            let from_hold = diesel::update(this().filter(certificates::revocation_reason.eq(hold)))
-                .set((
-                    certificates::revocation_reason.eq(reason.code()),
-                    certificates::status_seq.eq(seq),
-                ))
-                .execute(conn)?;
-            from_hold
-                + diesel::update(this().filter(certificates::revocation_reason.is_null()))
-                    .set((
-                        certificates::revoked_at.eq(now_s),
-                        certificates::revocation_reason.eq(reason.code()),
-                        certificates::status_seq.eq(seq),
-                    ))
-                    .execute(conn)?
-        }
-    };
-    if n == 1 {
-        crate::service::linkage::record_status(conn, id, reason, now_s)?;
-    }
-    Ok(n == 1)
-}
-
-/// Revoke one certificate outside a card action (spoiled card, renewal) and audit it with
-/// `why`; nothing happens to a certificate already revoked for good.
-pub fn revoke_one(
-    conn: &mut DbConn,
-    id: i64,
-    serial: &str,
-    reason: Reason,
-    why: &str,
-    actor: &Actor,
-    now_s: i64,
-) -> Result<bool> {
-    let changed = set_status(conn, id, Some(reason), now_s)?;
-    if changed {
-        audit::append(
-            conn,
-            now_s,
-            actor,
-            "certificate.revoke",
-            &format!("serial:{serial}"),
-            &format!("reason={} {why}", reason.as_str()),
-        )?;
-    }
-    Ok(changed)
-}
-
-/// The status counter's current value (what a CRL or the OCSP cache has caught up with).
-pub fn current_seq(conn: &mut DbConn) -> Result<i64> {
-    Ok(counters::table
-        .filter(counters::name.eq("status_seq"))
-        .select(counters::value)
-        .first(conn)?)
 }
 
 /// The certificates written to a card (issued rows only).
@@ -1030,4 +917,14 @@ pub fn allowed(card: &CardRow, by: By) -> Vec<Action> {
         .filter(|r| r.permits(card, by).is_ok())
         .map(|r| r.action)
         .collect()
+}
+
+/// Suspended cards, the longest suspended first (the office's list), at most `limit`.
+pub fn suspended_cards(conn: &mut DbConn, limit: i64) -> Result<Vec<CardRow>> {
+    Ok(cards::table
+        .filter(cards::status.eq(SUSPENDED))
+        .order(cards::updated_at.asc())
+        .limit(limit)
+        .select(CardRow::as_select())
+        .load(conn)?)
 }

@@ -72,8 +72,10 @@ async fn unexpected_tokens_are_set_aside_and_the_batch_completes() {
 
         // Numbers allocated for two applications, as a run killed before it touched a card
         // leaves them; then the stack as killed runs and strays leave it.
-        let a = batches::allocate(&env.pool, &key, &actor, &apps[0], now()).unwrap();
-        let b = batches::allocate(&env.pool, &key, &actor, &apps[1], now()).unwrap();
+        let a =
+            batches::allocate(&env.pool, &key, &actor, &apps[0], signing_min_age(), now()).unwrap();
+        let b =
+            batches::allocate(&env.pool, &key, &actor, &apps[1], signing_min_age(), now()).unwrap();
         // A token carrying a's number whose security-officer PIN is not a's.
         let foreign_so = init_token(&conf, &a.card_number, "99999999");
         // A token carrying b's number with b's own SO PIN (a run killed after C_InitToken):
@@ -192,6 +194,7 @@ fn unreadable_tokens_are_set_aside_and_blank_ones_are_not() {
             &data_key(),
             &Actor::new("test", "cli"),
             &apps[0],
+            signing_min_age(),
             now(),
         )
         .unwrap();

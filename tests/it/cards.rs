@@ -60,6 +60,57 @@ fn a_batch_of_20_cards_is_written_and_reads_back() {
     });
 }
 
+/// The signing minimum age is ca-config's alone: raised to 16, a 15-year-old's card is
+/// written with the authentication application only (no signing key, PIN or certificate),
+/// and the batch completes; before, the runner's own constant of 15 asked for a signing
+/// certificate that the profile then refused.
+#[test]
+fn the_signing_minimum_age_comes_from_ca_config() {
+    each_backend(|env| {
+        let text = std::fs::read_to_string(repo().join("ca-config/ca.toml")).unwrap();
+        assert!(text.contains("signing_min_age = 15"));
+        let conf = env.path("ca-16.toml");
+        std::fs::write(
+            &conf,
+            text.replace("signing_min_age = 15", "signing_min_age = 16"),
+        )
+        .unwrap();
+        init(env, &conf);
+        let tokens = blank_cards(env.dir.path());
+        // 15 on the fixed day (2026-11-21), and an adult beside.
+        let batch = ordered_batch_born(env, &["2011-06-01", "昭和50年4月1日"]);
+        let out = run(batch_command(env, &tokens, batch).env("KOFU_CA_CONFIG", &conf));
+        assert!(
+            out.status.success(),
+            "batch run: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cards = cards_of(env, batch);
+        assert_eq!(cards.len(), 2);
+        let (b, _) = kofu::service::orders::show(&mut env.conn(), batch).unwrap();
+        assert_eq!(b.state, "completed");
+        let profiles = |card: &CardRow| -> Vec<String> {
+            let mut p: Vec<String> = kofu::db::schema::certificates::table
+                .filter(kofu::db::schema::certificates::card_id.eq(card.id))
+                .filter(kofu::db::schema::certificates::state.eq("issued"))
+                .select(kofu::db::schema::certificates::profile)
+                .load(&mut *env.conn())
+                .unwrap();
+            p.sort();
+            p
+        };
+        let by_app: Vec<&CardRow> = {
+            let mut v: Vec<&CardRow> = cards.iter().collect();
+            v.sort_by_key(|c| c.application_id);
+            v
+        };
+        check_card(env, &tokens, by_app[0], false);
+        assert_eq!(profiles(by_app[0]), ["authentication"]);
+        check_card(env, &tokens, by_app[1], true);
+        assert_eq!(profiles(by_app[1]), ["authentication", "signing"]);
+    });
+}
+
 /// Where a crash test kills the runner: right after the `nth` card step (counted in one
 /// run, two cards at a time) whose log line contains `step` ("" = any step).
 struct KillPoint(&'static str, usize);

@@ -6,7 +6,6 @@
 //! bad input.
 
 use crate::common::*;
-use crate::revocation::{ca_pem, init, written_cards};
 use diesel::prelude::*;
 use kofu::audit::Actor;
 use kofu::ca::profile::CaName;

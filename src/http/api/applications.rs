@@ -27,10 +27,12 @@ pub async fn create(
         .with_write(move |c| {
             crate::service::idempotency::once(
                 c,
-                user.id,
-                "POST /api/v1/applications",
-                idem.as_deref(),
-                &request,
+                &crate::service::idempotency::Request {
+                    user_id: user.id,
+                    scope: "POST /api/v1/applications",
+                    key: idem.as_deref(),
+                    body: &request,
+                },
                 now,
                 crate::http::error::status_u16,
                 |c| {

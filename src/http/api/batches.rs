@@ -32,10 +32,12 @@ pub async fn create(
         .with_write(move |c| {
             crate::service::idempotency::once(
                 c,
-                user.id,
-                "POST /api/v1/batches",
-                idem.as_deref(),
-                &request,
+                &crate::service::idempotency::Request {
+                    user_id: user.id,
+                    scope: "POST /api/v1/batches",
+                    key: idem.as_deref(),
+                    body: &request,
+                },
                 now,
                 crate::http::error::status_u16,
                 |c| {

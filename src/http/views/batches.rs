@@ -4,7 +4,6 @@
 
 use crate::app::AppState;
 use crate::audit;
-use crate::db::schema::applications;
 use crate::error::Result;
 use crate::http::extract::{CsrfForm, HasCsrf, Staff};
 use crate::http::views::html;
@@ -13,7 +12,6 @@ use crate::service::orders::{self, Batch};
 use crate::service::users::Role;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use diesel::prelude::*;
 use serde::Deserialize;
 
 /// Links of the batch pages.
@@ -138,10 +136,7 @@ async fn render(
                 now.timestamp(),
             )?
             .map(|b| b.instance);
-            let deliveries: Vec<(i64, String)> = applications::table
-                .filter(applications::batch_id.eq(id))
-                .select((applications::id, applications::delivery))
-                .load(c)?;
+            let deliveries = orders::deliveries(c, id)?;
             audit::append(
                 c,
                 now.timestamp(),

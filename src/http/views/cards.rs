@@ -4,7 +4,6 @@
 
 use crate::app::AppState;
 use crate::db::models::card::CardRow;
-use crate::db::schema::cards;
 use crate::error::{Error, Result};
 use crate::http::extract::{CsrfForm, HasCsrf, Staff};
 use crate::http::views::html;
@@ -13,7 +12,6 @@ use crate::service::revocation::{self, Action, By, CertView, IdentityAnswers};
 use crate::service::users::Role;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use diesel::prelude::*;
 use serde::Deserialize;
 
 /// Links of the card pages.
@@ -186,14 +184,7 @@ pub async fn list(
             .finish());
     }
     let rows: Vec<CardRow> = state
-        .with_conn(|c| {
-            Ok(cards::table
-                .filter(cards::status.eq(revocation::card_status::SUSPENDED))
-                .order(cards::updated_at.asc())
-                .limit(500)
-                .select(CardRow::as_select())
-                .load(c)?)
-        })
+        .with_conn(|c| revocation::suspended_cards(c, 500))
         .await?;
     html(&ListPage {
         username: user.username,
@@ -251,16 +242,10 @@ async fn card_page(
 ) -> Result<HttpResponse> {
     let (card, certs, renewal_waiting) = state
         .with_conn(move |c| {
-            use crate::db::schema::applications;
             let card = revocation::card_by_number(c, &number)?;
             let certs = revocation::certificates_view(c, card.id)?;
-            let waiting: i64 = applications::table
-                .filter(applications::card_id.eq(card.id))
-                .filter(applications::kind.eq("renewal"))
-                .filter(applications::state.eq("verified"))
-                .count()
-                .get_result(c)?;
-            Ok((card, certs, waiting > 0))
+            let waiting = crate::service::renewal::waiting(c, card.id)?;
+            Ok((card, certs, waiting))
         })
         .await?;
     let actions = if user.role == Role::Office {

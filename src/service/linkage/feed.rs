@@ -9,7 +9,7 @@ use crate::ca::profile::CaName;
 use crate::db::DbConn;
 use crate::db::schema::{certificates, linkage_events, verifier_serials};
 use crate::error::{Error, Result};
-use crate::service::verifiers::VerifierIdentity;
+use crate::service::verifier_identity::VerifierIdentity;
 use diesel::prelude::*;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};

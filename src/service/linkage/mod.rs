@@ -17,12 +17,12 @@ use crate::ca::crl::Reason;
 use crate::ca::profile::CaName;
 use crate::ca::serial::Serial;
 use crate::db::DbConn;
-use crate::db::schema::{
-    certificate_links, certificates, counters, linkage_events, verifier_serials,
-};
+use crate::db::schema::{certificate_links, certificates, verifier_serials};
 use crate::error::{Error, FieldError, Result};
-use crate::service::revocation::CertStatus;
-use crate::service::verifiers::VerifierIdentity;
+use crate::service::status::{
+    CertStatus, current_linkage_seq as current_seq, take_linkage_seq as take_seq,
+};
+use crate::service::verifier_identity::VerifierIdentity;
 use chrono::{DateTime, TimeZone, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
@@ -74,73 +74,6 @@ pub fn parse_serials(list: &[String]) -> Result<Vec<String>> {
         return Err(Error::Invalid(errors));
     }
     Ok(out)
-}
-
-/// Take `n` values of the linkage counter; returns the first.
-fn take_seq(conn: &mut DbConn, n: i64) -> Result<i64> {
-    let last: i64 = diesel::update(counters::table.filter(counters::name.eq("linkage_seq")))
-        .set(counters::value.eq(counters::value + n))
-        .returning(counters::value)
-        .get_result(conn)?;
-    Ok(last - n + 1)
-}
-
-fn current_seq(conn: &mut DbConn) -> Result<i64> {
-    Ok(counters::table
-        .filter(counters::name.eq("linkage_seq"))
-        .select(counters::value)
-        .first(conn)?)
-}
-
-/// Record a status change of a card's certificate (called by every status change, inside
-/// its transaction). `reason` None: a hold was lifted. Certificates not on a card
-/// (infrastructure) have no linkage.
-pub fn record_status(
-    conn: &mut DbConn,
-    certificate_id: i64,
-    reason: Option<Reason>,
-    now_s: i64,
-) -> Result<()> {
-    let kind = if reason.is_some() {
-        "revoked"
-    } else {
-        "hold_lifted"
-    };
-    record(conn, kind, certificate_id, None, reason, now_s)
-}
-
-/// Record a renewal old → new (inside the renewal's transaction).
-pub fn record_renewal(conn: &mut DbConn, old_id: i64, new_id: i64, now_s: i64) -> Result<()> {
-    record(conn, "renewed", old_id, Some(new_id), None, now_s)
-}
-
-/// One event on the card of `certificate_id`, with the next linkage_seq.
-fn record(
-    conn: &mut DbConn,
-    kind: &str,
-    certificate_id: i64,
-    new_certificate_id: Option<i64>,
-    reason: Option<Reason>,
-    now_s: i64,
-) -> Result<()> {
-    let card: Option<i64> = certificates::table
-        .find(certificate_id)
-        .select(certificates::card_id)
-        .first(conn)?;
-    let Some(card) = card else { return Ok(()) };
-    let seq = take_seq(conn, 1)?;
-    diesel::insert_into(linkage_events::table)
-        .values((
-            linkage_events::seq.eq(seq),
-            linkage_events::kind.eq(kind),
-            linkage_events::card_id.eq(card),
-            linkage_events::certificate_id.eq(certificate_id),
-            linkage_events::new_certificate_id.eq(new_certificate_id),
-            linkage_events::reason.eq(reason.map(Reason::code)),
-            linkage_events::at.eq(now_s),
-        ))
-        .execute(conn)?;
-    Ok(())
 }
 
 fn require_signing(v: &VerifierIdentity) -> Result<()> {

@@ -20,6 +20,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 mod traffic;
+pub use crate::service::verifier_identity::{VerifierIdentity, Via};
 pub use traffic::Traffic;
 
 /// Prefix of verifier tokens (staff tokens start with `kofu_`).
@@ -32,45 +33,6 @@ pub const GRANTABLE: [CaName; 3] = [
     CaName::Authentication,
     CaName::Infrastructure,
 ];
-
-/// How a request proved who it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Via {
-    /// A client certificate on the TLS listener.
-    Certificate,
-    /// A bearer token.
-    Token,
-}
-
-/// The verifier behind a request.
-#[derive(Debug, Clone)]
-pub struct VerifierIdentity {
-    /// Verifier id.
-    pub id: i64,
-    /// Name.
-    pub name: String,
-    /// CAs whose data it may use.
-    pub cas: Vec<CaName>,
-    /// Requests per minute.
-    pub rate_limit: i64,
-    /// The credential used.
-    pub credential_id: i64,
-    /// Its kind.
-    pub via: Via,
-}
-
-impl VerifierIdentity {
-    /// The audit actor: the verifier's name with the role `verifier`.
-    pub fn actor(&self) -> Actor {
-        Actor::new(format!("verifier:{}", self.name), "verifier")
-    }
-
-    /// May it use this CA's data?
-    pub fn may_use(&self, ca: CaName) -> bool {
-        self.cas.contains(&ca)
-    }
-}
 
 /// A verifier as the admin sees it.
 #[derive(Debug, Clone, Serialize, Queryable, Selectable)]
@@ -479,7 +441,7 @@ pub fn revoke_credential(
                 .filter(certificates::serial.eq(serial))
                 .select(certificates::id)
                 .first(c)?;
-            crate::service::revocation::revoke_one(
+            crate::service::status::revoke_one(
                 c,
                 cert_id,
                 serial,

@@ -26,9 +26,11 @@ macro_rules! call {
 mod browser;
 mod smtp;
 mod stack;
+mod written;
 pub use browser::*;
 pub use smtp::*;
 pub use stack::*;
+pub use written::*;
 
 use chrono::{DateTime, TimeZone, Utc};
 use diesel::{Connection, RunQueryDsl};
@@ -395,6 +397,13 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// ca-config's minimum age for a signing certificate (what the runner and profile use).
+pub fn signing_min_age() -> u32 {
+    kofu::ca::config::CaConfig::load(&repo().join("ca-config/ca.toml"))
+        .unwrap()
+        .signing_min_age
 }
 
 /// The application state of a test: the environment's database, a fixed clock, no CA.

@@ -75,19 +75,30 @@ pub fn staff(env: &Env, name: &str) -> StaffUser {
 /// `n` verified applications (every fifth holder is 12, too young for a signing key),
 /// ordered into one batch by a second office member. Returns the batch id.
 pub fn ordered_batch(env: &Env, n: usize) -> i64 {
+    let births: Vec<&str> = (0..n)
+        .map(|i| {
+            if i % 5 == 4 {
+                "2014-06-01"
+            } else {
+                "昭和50年4月1日"
+            }
+        })
+        .collect();
+    ordered_batch_born(env, &births)
+}
+
+/// An ordered batch of one new application per birth date (same fixtures as
+/// [`ordered_batch`] otherwise).
+pub fn ordered_batch_born(env: &Env, births: &[&str]) -> i64 {
     let recorder = staff(env, "recorder");
     let orderer = staff(env, "orderer");
     let mut ids = Vec::new();
-    for i in 0..n {
+    for (i, birth) in births.iter().enumerate() {
         let input = ApplicationInput {
             kind: "new".into(),
             name: format!("試験 太郎{i}"),
             name_kana: "シケン タロウ".into(),
-            birth_date: if i % 5 == 4 {
-                "2014-06-01".into()
-            } else {
-                "昭和50年4月1日".into()
-            },
+            birth_date: (*birth).into(),
             sex: if i % 2 == 0 { "male" } else { "female" }.into(),
             address: format!("東京都千代田区千代田1-1-{}", i + 1),
             postal_code: "100-0001".into(),
@@ -568,6 +579,7 @@ pub fn card_being_written(env: &Env, identity: &kofu::ca::identity::Identity) ->
         &data_key(),
         &kofu::audit::Actor::new("test", "cli"),
         &row,
+        signing_min_age(),
         now(),
     )
     .unwrap();
