@@ -186,6 +186,58 @@ impl AppState {
         .map_err(Error::from)?
     }
 
+    /// What card work (batch runs, renewals on the card) needs; unavailable without CA keys.
+    pub fn card_work(&self) -> Result<crate::service::batches::CardWork> {
+        Ok(crate::service::batches::CardWork {
+            db: self.db.write.clone(),
+            ca: self
+                .ca
+                .clone()
+                .ok_or_else(|| Error::Unavailable("this process has no CA keys loaded".into()))?,
+            key: self.data_key()?,
+            config: Arc::clone(&self.config),
+            clock: self.clock.clone(),
+        })
+    }
+
+    /// Sign the changed certificates' OCSP responses again right away (the worker would
+    /// within a second; the caller should not see a stale answer after its own change).
+    pub async fn refresh_ocsp(&self) {
+        if let Some(ocsp) = self.ocsp.clone() {
+            let now = self.clock.now();
+            if let Err(e) = self.with_conn(move |c| ocsp.poll(c, now)).await {
+                tracing::warn!(error = %e, "OCSP refresh after a status change failed");
+            }
+        }
+    }
+
+    /// Start a run of batch `id` (the API and the operator's button): refused with 409
+    /// naming the instance already running it; the run goes on in its own thread.
+    pub async fn start_batch(&self, actor: crate::audit::Actor, id: i64) -> Result<()> {
+        let work = self.card_work()?;
+        actix_web::web::block(move || crate::service::batches::start(work, actor, id))
+            .await
+            .map_err(Error::from)?
+    }
+
+    /// Renew a card's signing certificate on the card (card I/O and signing off the async
+    /// threads), then sign the changed OCSP responses.
+    pub async fn renew_on_card(
+        &self,
+        actor: crate::audit::Actor,
+        number: String,
+        pin: String,
+    ) -> Result<crate::service::renewal::Renewed> {
+        let work = self.card_work()?;
+        let renewed = actix_web::web::block(move || {
+            crate::service::renewal::renew_on_card(&work, actor, &number, &pin)
+        })
+        .await
+        .map_err(Error::from)??;
+        self.refresh_ocsp().await;
+        Ok(renewed)
+    }
+
     /// The documents' font (parsed once per process).
     pub fn font(&self) -> Result<Arc<crate::pdf::Font>> {
         if let Some(f) = self.font.get() {

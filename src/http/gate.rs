@@ -1,6 +1,7 @@
 //! The verifiers' side of the authorisation middleware.
 
-use super::{Access, PeerSerial, RouteSpec, bearer};
+use super::middleware::bearer;
+use super::{Access, PeerSerial, RouteSpec};
 use crate::app::AppState;
 use crate::error::Error;
 use actix_web::body::{BoxBody, MessageBody};

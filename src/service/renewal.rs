@@ -295,3 +295,24 @@ pub fn waiting(conn: &mut DbConn, card_id: i64) -> Result<bool> {
         .get_result(conn)?;
     Ok(n > 0)
 }
+
+/// Renew card `number`'s signing certificate on the card, as `actor` (the card in the
+/// configured reader, the holder's signing PIN).
+pub fn renew_on_card(
+    work: &crate::service::batches::CardWork,
+    actor: Actor,
+    number: &str,
+    pin: &str,
+) -> Result<Renewed> {
+    let readers = crate::card::readers::Readers::open(&work.config.cards.module)?;
+    Renewal {
+        db: &work.db,
+        ca: &work.ca,
+        key: &work.key,
+        readers: &readers,
+        keygen: work.config.cards.keygen()?,
+        prefix: work.config.instance_prefix,
+        actor,
+    }
+    .renew(number, pin, work.clock.now())
+}

@@ -5,6 +5,7 @@
 #[macro_use]
 mod common;
 
+mod architecture;
 mod audit;
 mod bad_input;
 mod browser;

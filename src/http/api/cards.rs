@@ -2,7 +2,6 @@
 //! way to its holder.
 
 use crate::app::AppState;
-use crate::audit;
 use crate::error::{Error, Result};
 use crate::http::extract::Staff;
 use crate::service::auth::StaffUser;
@@ -274,7 +273,7 @@ pub async fn report_loss(
             )
         })
         .await?;
-    refresh_ocsp(&state).await;
+    state.refresh_ocsp().await;
     Ok(HttpResponse::Ok().json(outcome_json(&outcome)))
 }
 
@@ -301,7 +300,7 @@ pub async fn change_status(
             revocation::office_action(c, &number, action, user.id, &user.actor(), now)
         })
         .await?;
-    refresh_ocsp(&state).await;
+    state.refresh_ocsp().await;
     Ok(HttpResponse::Ok().json(outcome_json(&outcome)))
 }
 
@@ -322,138 +321,10 @@ pub async fn renew(
     body: web::Json<RenewalBody>,
 ) -> Result<HttpResponse> {
     let number = crate::card::number::parse(&number)?;
-    let renewed = renew_card(&state, &user, number, body.into_inner().pin).await?;
-    Ok(HttpResponse::Ok().json(renewed))
-}
-
-/// Run a renewal off the async threads (card I/O and signing).
-pub async fn renew_card(
-    state: &AppState,
-    user: &StaffUser,
-    number: String,
-    pin: String,
-) -> Result<crate::service::renewal::Renewed> {
-    let ca = state.hierarchy()?;
-    let key = state.data_key()?;
-    let db = state.db.write.clone();
-    let config = state.config.clone();
-    let now = state.clock.now();
-    let actor = user.actor();
-    let renewed = web::block(move || {
-        let readers = crate::card::readers::Readers::open(&config.cards.module)?;
-        crate::service::renewal::Renewal {
-            db: &db,
-            ca: &ca,
-            key: &key,
-            readers: &readers,
-            keygen: config.cards.keygen()?,
-            prefix: config.instance_prefix,
-            actor,
-        }
-        .renew(&number, &pin, now)
-    })
-    .await
-    .map_err(Error::from)??;
-    refresh_ocsp(state).await;
-    Ok(renewed)
-}
-
-/// Sign the changed certificates' OCSP responses again right away (the worker would within
-/// a second; the caller should not see a stale answer after its own change).
-pub async fn refresh_ocsp(state: &AppState) {
-    if let Some(ocsp) = state.ocsp.clone() {
-        let now = state.clock.now();
-        if let Err(e) = state.with_conn(move |c| ocsp.poll(c, now)).await {
-            tracing::warn!(error = %e, "OCSP refresh after a status change failed");
-        }
-    }
-}
-
-/// Start running batch `id` on a thread of its own under `lease`; progress shows in the
-/// batch's card states.
-fn start_run(
-    state: &AppState,
-    user: &StaffUser,
-    id: i64,
-    lease: crate::service::lease::Lease,
-) -> Result<()> {
-    let ca = state
-        .ca
-        .clone()
-        .ok_or_else(|| Error::Unavailable("this process has no CA keys loaded".into()))?;
-    let key = state.data_key()?;
-    let db = state.db.write.clone();
-    let config = state.config.clone();
-    let clock = state.clock.clone();
-    let actor = user.actor();
-    let readers = crate::card::readers::Readers::open(&config.cards.module)?;
-    let keygen = config.cards.keygen()?;
-    std::thread::Builder::new()
-        .name(format!("batch-{id}"))
-        .spawn(move || {
-            let runner = crate::service::batches::Runner {
-                db: &db,
-                ca: &ca,
-                key: &key,
-                readers: &readers,
-                keygen,
-                workers: config.cards.workers(),
-                prefix: config.instance_prefix,
-                clock: clock.as_ref(),
-                actor: actor.clone(),
-                lease: &lease,
-            };
-            match runner.run(id, &|_| {}) {
-                Ok(s) => tracing::info!(
-                    batch = id,
-                    written = s.written,
-                    total = s.total,
-                    failed = s.failed.len(),
-                    "batch run ended"
-                ),
-                Err(e) => {
-                    tracing::warn!(batch = id, error = %e, "batch run failed");
-                    if let Ok(mut c) = db.get() {
-                        let _ = audit::append(
-                            &mut c,
-                            clock.now().timestamp(),
-                            &actor,
-                            "batch.run_failed",
-                            &format!("batch:{id}"),
-                            &e.to_string(),
-                        );
-                    }
-                }
-            }
-        })
-        .map_err(|e| Error::Internal(format!("cannot start the batch thread: {e}")))?;
-    Ok(())
-}
-
-/// Start a run of batch `id` for `user` (the API and the operator's button): the batch must
-/// exist and its run lease be free (409 naming the instance running it otherwise) before a
-/// thread is started for it.
-pub async fn start(state: &AppState, user: StaffUser, id: i64) -> Result<()> {
-    let (instance, ttl, now) = (
-        state.config.instance(),
-        state.config.cards.lease_s,
-        state.clock.now(),
-    );
-    let lease = state
-        .with_write(move |c| crate::service::batches::claim(c, id, &instance, ttl, now))
+    let renewed = state
+        .renew_on_card(user.actor(), number, body.into_inner().pin)
         .await?;
-    let st = state.clone();
-    let release = lease.clone();
-    match web::block(move || start_run(&st, &user, id, lease))
-        .await
-        .map_err(Error::from)?
-    {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            state.with_write(move |c| release.release(c)).await?;
-            Err(e)
-        }
-    }
+    Ok(HttpResponse::Ok().json(renewed))
 }
 
 /// `POST /api/v1/batches/{id}/run` (operator): 202, the run continues in the background.
@@ -463,6 +334,6 @@ pub async fn run(
     id: web::Path<i64>,
 ) -> Result<HttpResponse> {
     let id = id.into_inner();
-    start(&state, user, id).await?;
+    state.start_batch(user.actor(), id).await?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({"batch": id, "running": true})))
 }

@@ -192,7 +192,7 @@ pub async fn revoke(
         .await?;
     if c.kind == "certificate" {
         // A revoked client certificate is answered as revoked at once.
-        crate::http::api::cards::refresh_ocsp(&state).await;
+        state.refresh_ocsp().await;
     }
     Ok(HttpResponse::Ok().json(c))
 }

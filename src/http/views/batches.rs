@@ -226,7 +226,7 @@ pub async fn run(
     CsrfForm(_form, user): CsrfForm<RunForm>,
 ) -> Result<HttpResponse> {
     let id = id.into_inner();
-    crate::http::api::cards::start(&state, user, id).await?;
+    state.start_batch(user.actor(), id).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header(("Location", format!("/batches/{id}?started=1")))
         .finish())

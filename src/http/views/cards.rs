@@ -124,7 +124,7 @@ pub async fn report_loss(
         .await;
     match result {
         Ok(o) => {
-            crate::http::api::cards::refresh_ocsp(&state).await;
+            state.refresh_ocsp().await;
             let blank = LossForm {
                 kind: "lost".into(),
                 ..LossForm::default()
@@ -325,7 +325,7 @@ pub async fn change_status(
         .await;
     match result {
         Ok(o) => {
-            crate::http::api::cards::refresh_ocsp(&state).await;
+            state.refresh_ocsp().await;
             let mut text = format!("{}を記録しました。", action.label_ja());
             if let Some((_, reference)) = &o.follow_up {
                 text.push_str(&format!(
@@ -361,7 +361,10 @@ pub async fn renew(
     CsrfForm(form, user): CsrfForm<RenewForm>,
 ) -> Result<HttpResponse> {
     let number = crate::card::number::parse(&number)?;
-    match crate::http::api::cards::renew_card(&state, &user, number.clone(), form.pin).await {
+    match state
+        .renew_on_card(user.actor(), number.clone(), form.pin)
+        .await
+    {
         Ok(r) => {
             let text = format!(
                 "署名用電子証明書を更新しました(新しいシリアル番号 {})。",

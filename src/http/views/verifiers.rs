@@ -314,7 +314,7 @@ pub async fn revoke(
         .with_write(move |c| verifiers::revoke_credential(c, id, cred, &actor, now))
         .await;
     if r.as_ref().is_ok_and(|c| c.kind == "certificate") {
-        crate::http::api::cards::refresh_ocsp(&state).await;
+        state.refresh_ocsp().await;
     }
     after(&state, user, id, r, |c| {
         (format!("資格情報 {} を失効させました。", c.id), None)

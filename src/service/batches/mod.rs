@@ -363,3 +363,88 @@ impl Runner<'_> {
 pub fn cards(conn: &mut DbConn, batch_id: i64) -> Result<Vec<CardRow>> {
     Ok(CardRow::for_batch(conn, batch_id)?)
 }
+
+/// What card work (a batch run, a renewal on the card) needs, owned, so it can go to a
+/// thread of its own.
+#[derive(Clone)]
+pub struct CardWork {
+    /// The write pool.
+    pub db: DbPool,
+    /// The CA.
+    pub ca: std::sync::Arc<Hierarchy>,
+    /// The personal-data key.
+    pub key: DataKey,
+    /// The configuration (card module, key generation, lease time, instance, serial prefix).
+    pub config: std::sync::Arc<crate::config::Config>,
+    /// Time.
+    pub clock: crate::clock::SharedClock,
+}
+
+/// Start running batch `id` as `actor`: the run lease is taken first (refused with 409
+/// naming the instance that holds it), then the run goes on in a thread of its own and
+/// shows its progress in the batch's card states. A start that fails after the lease was
+/// taken gives it back.
+pub fn start(work: CardWork, actor: Actor, id: i64) -> Result<()> {
+    let now = work.clock.now();
+    let lease = claim(
+        &mut *work.db.get()?,
+        id,
+        &work.config.instance(),
+        work.config.cards.lease_s,
+        now,
+    )?;
+    let release = lease.clone();
+    let db = work.db.clone();
+    match spawn_run(work, actor, id, lease) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            release.release(&mut *db.get()?)?;
+            Err(e)
+        }
+    }
+}
+
+fn spawn_run(work: CardWork, actor: Actor, id: i64, lease: Lease) -> Result<()> {
+    let readers = Readers::open(&work.config.cards.module)?;
+    let keygen = work.config.cards.keygen()?;
+    std::thread::Builder::new()
+        .name(format!("batch-{id}"))
+        .spawn(move || {
+            let runner = Runner {
+                db: &work.db,
+                ca: &work.ca,
+                key: &work.key,
+                readers: &readers,
+                keygen,
+                workers: work.config.cards.workers(),
+                prefix: work.config.instance_prefix,
+                clock: work.clock.as_ref(),
+                actor: actor.clone(),
+                lease: &lease,
+            };
+            match runner.run(id, &|_| {}) {
+                Ok(s) => tracing::info!(
+                    batch = id,
+                    written = s.written,
+                    total = s.total,
+                    failed = s.failed.len(),
+                    "batch run ended"
+                ),
+                Err(e) => {
+                    tracing::warn!(batch = id, error = %e, "batch run failed");
+                    if let Ok(mut c) = work.db.get() {
+                        let _ = audit::append(
+                            &mut c,
+                            work.clock.now().timestamp(),
+                            &actor,
+                            "batch.run_failed",
+                            &format!("batch:{id}"),
+                            &e.to_string(),
+                        );
+                    }
+                }
+            }
+        })
+        .map_err(|e| Error::Internal(format!("cannot start the batch thread: {e}")))?;
+    Ok(())
+}
