@@ -1,7 +1,7 @@
 //! The verifiers' side of the authorisation middleware.
 
 use super::middleware::bearer;
-use super::{Access, PeerSerial, RouteSpec};
+use super::{Access, PeerSerial, Route};
 use crate::app::AppState;
 use crate::error::Error;
 use actix_web::body::{BoxBody, MessageBody};
@@ -18,7 +18,7 @@ pub(super) async fn verifier_gate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
     state: web::Data<AppState>,
-    spec: &RouteSpec,
+    spec: &Route,
     pattern: String,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     use crate::service::verifiers::{self, Admission};

@@ -63,11 +63,9 @@ pub async fn authorize(
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     let method = req.method().as_str().to_string();
-    let spec = ROUTES
-        .iter()
-        .find(|r| r.path == pattern && r.method == method);
+    let spec = routes::find(&method, &pattern);
     let Some(spec) = spec else {
-        if ROUTES.iter().any(|r| r.path == pattern) {
+        if routes().any(|r| r.path == pattern) {
             // Known path, other method: let actix answer 405.
             return Ok(next.call(req).await?.map_into_boxed_body());
         }

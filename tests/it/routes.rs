@@ -4,7 +4,7 @@
 use crate::common::*;
 use actix_web::http::StatusCode;
 use actix_web::test;
-use kofu::http::{Access, ROUTES};
+use kofu::http::{Access, routes};
 use kofu::service::users::Role;
 
 fn concrete(path: &str) -> String {
@@ -18,7 +18,7 @@ async fn every_route_refuses_missing_credentials_and_wrong_roles() {
     for env in envs() {
         let tokens = tokens(&env);
         let app = test::init_service(kofu::http::app(state(&env))).await;
-        for r in ROUTES {
+        for r in routes() {
             let path = concrete(r.path);
             let method = actix_web::http::Method::from_bytes(r.method.as_bytes()).unwrap();
             let req = || {
