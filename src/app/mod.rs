@@ -225,7 +225,7 @@ impl AppState {
     pub async fn renew_on_card(
         &self,
         actor: crate::audit::Actor,
-        number: String,
+        number: crate::card::number::CardNumber,
         pin: String,
     ) -> Result<crate::service::renewal::Renewed> {
         let work = self.card_work()?;

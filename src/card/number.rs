@@ -51,8 +51,52 @@ pub fn generate() -> Result<String> {
     Ok(s)
 }
 
-/// Check a card number as typed (spaces and hyphens allowed); returns the 13 digits.
-pub fn parse(input: &str) -> Result<String> {
+/// A card number that has passed [`parse`]: 13 digits with a good check digit. Services that
+/// act on a card take one, so a number is checked once, where it comes in (a form, a URL, the
+/// command line), and never handed on unchecked. It reads as its 13 digits (`Deref<str>`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct CardNumber(String);
+
+impl CardNumber {
+    /// The 13 digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Shown as 1234-5678-90123.
+    pub fn grouped(&self) -> String {
+        display(&self.0)
+    }
+}
+
+impl std::ops::Deref for CardNumber {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for CardNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<String> for CardNumber {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+impl PartialEq<str> for CardNumber {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+/// Check a card number as typed (spaces and hyphens allowed).
+pub fn parse(input: &str) -> Result<CardNumber> {
     let s: String = crate::jp::fold(input)
         .chars()
         .filter(|c| *c != '-')
@@ -67,7 +111,7 @@ pub fn parse(input: &str) -> Result<String> {
             "the check digit does not match: is a digit mistyped?",
         ));
     }
-    Ok(s)
+    Ok(CardNumber(s))
 }
 
 /// Shown as 1234-5678-90123.

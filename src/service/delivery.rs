@@ -204,11 +204,10 @@ pub fn record(
     conn: &mut DbConn,
     key: &DataKey,
     user: &StaffUser,
-    card_number: &str,
+    number: &number::CardNumber,
     event: &Event,
     now: DateTime<Utc>,
 ) -> Result<CardRow> {
-    let number = number::parse(card_number)?;
     if let Event::HandedOver {
         identity_checked: false,
     } = event
@@ -225,7 +224,7 @@ pub fn record(
     let (from, to, delivery, action) = event.rule();
     let now_s = now.timestamp();
     conn.transaction(|c| {
-        let card = CardRow::by_number(c, &number)?
+        let card = CardRow::by_number(c, number)?
             .ok_or_else(|| Error::NotFound(format!("card {number}")))?;
         let app = ApplicationRow::get(c, card.application_id)?
             .ok_or_else(|| Error::Internal("card without application".into()))?;
@@ -297,7 +296,7 @@ pub fn record(
         if let Event::Returned = event {
             // SPEC §2.5: a returned card is destroyed and its certificates revoked, in the
             // same transaction as the record of its return.
-            let returned = CardRow::by_number(c, &number)?
+            let returned = CardRow::by_number(c, number)?
                 .ok_or_else(|| Error::Internal("card vanished".into()))?;
             crate::service::revocation::apply(
                 c,
@@ -326,6 +325,6 @@ pub fn record(
                 )?;
             }
         }
-        CardRow::by_number(c, &number)?.ok_or_else(|| Error::Internal("card vanished".into()))
+        CardRow::by_number(c, number)?.ok_or_else(|| Error::Internal("card vanished".into()))
     })
 }

@@ -71,7 +71,12 @@ fn spki_of(cert_der: &[u8]) -> Result<Vec<u8>> {
 
 impl Renewal<'_> {
     /// Renew card `number`'s signing certificate with the holder's `pin`.
-    pub fn renew(&self, number: &str, pin: &str, now: DateTime<Utc>) -> Result<Renewed> {
+    pub fn renew(
+        &self,
+        number: &crate::card::number::CardNumber,
+        pin: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Renewed> {
         let mut conn = self.db.get()?;
         let card = revocation::card_by_number(&mut conn, number)?;
         if card.status != card_status::ACTIVE {
@@ -301,7 +306,7 @@ pub fn waiting(conn: &mut DbConn, card_id: i64) -> Result<bool> {
 pub fn renew_on_card(
     work: &crate::service::batches::CardWork,
     actor: Actor,
-    number: &str,
+    number: &crate::card::number::CardNumber,
     pin: &str,
 ) -> Result<Renewed> {
     let readers = crate::card::readers::Readers::open(&work.config.cards.module)?;

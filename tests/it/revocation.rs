@@ -672,7 +672,7 @@ fn loss_hold_lift_revoke_and_the_change_feed_as_verifiers_see_them() {
         assert!(superseded.is_some(), "old signing certificate superseded");
 
         // The table itself: the call centre cannot revoke, the office cannot report a loss.
-        let card = revocation::card_by_number(&mut env.conn(), &number(2)).unwrap();
+        let card = revocation::card_by_number(&mut env.conn(), &card_number(&number(2))).unwrap();
         let e = revocation::apply(
             &mut env.conn(),
             &card,
@@ -698,7 +698,8 @@ fn sharded_crls_point_each_certificate_at_its_shard() {
     let root = ca_pem(&env, &h, CaName::Root);
     let auth_ca = ca_pem(&env, &h, CaName::Authentication);
     // Revoke one holder (death through the table, as the feed would).
-    let card = revocation::card_by_number(&mut env.conn(), &cards[1].card_number).unwrap();
+    let card =
+        revocation::card_by_number(&mut env.conn(), &card_number(&cards[1].card_number)).unwrap();
     revocation::apply(
         &mut env.conn(),
         &card,

@@ -487,7 +487,9 @@ fn verifiers_over_mutual_tls_and_tokens() {
         );
         let cursor = next_cursor(&headers);
         // A loss report on card 0: both certificates on hold.
-        let card0 = revocation::card_by_number(&mut env.conn(), &cards[0].card_number).unwrap();
+        let card0 =
+            revocation::card_by_number(&mut env.conn(), &card_number(&cards[0].card_number))
+                .unwrap();
         revocation::apply(
             &mut env.conn(),
             &card0,

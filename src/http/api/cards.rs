@@ -174,6 +174,7 @@ pub async fn record(
         DeliveryEvent::Returned => Event::Returned,
         DeliveryEvent::HandedOver { identity_checked } => Event::HandedOver { identity_checked },
     };
+    let number = crate::card::number::parse(&number)?;
     let now = state.clock.now();
     let key = state.data_key()?;
     let card = state

@@ -237,7 +237,7 @@ struct CardPage {
 async fn card_page(
     state: &AppState,
     user: StaffUser,
-    number: String,
+    number: crate::card::number::CardNumber,
     message: Option<(bool, String)>,
 ) -> Result<HttpResponse> {
     let (card, certs, renewal_waiting) = state

@@ -59,7 +59,7 @@ pub fn check_answers(
 pub fn report_loss(
     conn: &mut DbConn,
     key: &DataKey,
-    number: &str,
+    number: &crate::card::number::CardNumber,
     stolen: bool,
     answers: &IdentityAnswers,
     user_id: i64,

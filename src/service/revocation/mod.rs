@@ -523,14 +523,12 @@ fn open_follow_up(
     Ok((id, reference))
 }
 
-/// A card by number, or not found.
-pub fn card_by_number(conn: &mut DbConn, number: &str) -> Result<CardRow> {
-    cards::table
-        .filter(cards::card_number.eq(number))
-        .select(CardRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| Error::NotFound(format!("card {number}")))
+/// A card by its (checked) number, or not found.
+pub fn card_by_number(
+    conn: &mut DbConn,
+    number: &crate::card::number::CardNumber,
+) -> Result<CardRow> {
+    CardRow::by_number(conn, number)?.ok_or_else(|| Error::NotFound(format!("card {number}")))
 }
 
 /// A card replaced by a new one (a reissue or renewal written for the same person): its
@@ -614,7 +612,7 @@ pub fn revoke_spoiled_card(
 /// An office action on a card (revoke, lift the hold, the holder's request, destroy).
 pub fn office_action(
     conn: &mut DbConn,
-    number: &str,
+    number: &crate::card::number::CardNumber,
     action: Action,
     user_id: i64,
     actor: &Actor,

@@ -399,6 +399,11 @@ impl Drop for Server {
     }
 }
 
+/// A stored card number as the checked type the services take.
+pub fn card_number(n: &str) -> kofu::card::number::CardNumber {
+    kofu::card::number::parse(n).unwrap()
+}
+
 /// ca-config's minimum age for a signing certificate (what the runner and profile use).
 pub fn signing_min_age() -> u32 {
     kofu::ca::config::CaConfig::load(&repo().join("ca-config/ca.toml"))

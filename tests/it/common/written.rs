@@ -75,7 +75,15 @@ pub fn written_cards(env: &Env, conf: &Path) -> (Vec<CardRow>, Vec<String>) {
             ],
         };
         for e in events {
-            delivery::record(&mut env.conn(), &key, &user, &card.card_number, &e, now()).unwrap();
+            delivery::record(
+                &mut env.conn(),
+                &key,
+                &user,
+                &card_number(&card.card_number),
+                &e,
+                now(),
+            )
+            .unwrap();
         }
     }
     (rows, pins)
