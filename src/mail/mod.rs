@@ -171,7 +171,7 @@ pub fn enqueue(
         .values((
             mail_queue::kind.eq(kind),
             mail_queue::message.eq(&sealed),
-            mail_queue::state.eq("pending"),
+            mail_queue::state.eq(crate::db::models::mail::MailState::Pending.as_str()),
             mail_queue::attempts.eq(0),
             mail_queue::next_attempt_at.eq(now.timestamp()),
             mail_queue::created_at.eq(now.timestamp()),
@@ -278,7 +278,7 @@ pub fn deliver_due(
 ) -> Result<Round> {
     let now_s = now.timestamp();
     let due: Vec<(i64, i32, Vec<u8>)> = mail_queue::table
-        .filter(mail_queue::state.eq("pending"))
+        .filter(mail_queue::state.eq(crate::db::models::mail::MailState::Pending.as_str()))
         .filter(mail_queue::next_attempt_at.le(now_s))
         .order(mail_queue::id.asc())
         .limit(100)
@@ -292,7 +292,7 @@ pub fn deliver_due(
         let claimed = diesel::update(
             mail_queue::table
                 .find(id)
-                .filter(mail_queue::state.eq("pending"))
+                .filter(mail_queue::state.eq(crate::db::models::mail::MailState::Pending.as_str()))
                 .filter(mail_queue::next_attempt_at.le(now_s)),
         )
         .set(mail_queue::next_attempt_at.eq(now_s + CLAIM_S))
@@ -306,13 +306,11 @@ pub fn deliver_due(
         let mut conn = pool.get()?;
         match outcome {
             Ok(()) => {
-                diesel::update(
-                    mail_queue::table
-                        .find(id)
-                        .filter(mail_queue::state.eq("pending")),
-                )
+                diesel::update(mail_queue::table.find(id).filter(
+                    mail_queue::state.eq(crate::db::models::mail::MailState::Pending.as_str()),
+                ))
                 .set((
-                    mail_queue::state.eq("sent"),
+                    mail_queue::state.eq(crate::db::models::mail::MailState::Sent.as_str()),
                     mail_queue::attempts.eq(attempts + 1),
                     mail_queue::sent_at.eq(now_s),
                     mail_queue::last_error.eq(None::<String>),
@@ -339,7 +337,7 @@ pub fn deliver_due(
 /// Messages waiting to be sent.
 pub fn pending(conn: &mut DbConn) -> Result<i64> {
     Ok(mail_queue::table
-        .filter(mail_queue::state.eq("pending"))
+        .filter(mail_queue::state.eq(crate::db::models::mail::MailState::Pending.as_str()))
         .count()
         .get_result(conn)?)
 }

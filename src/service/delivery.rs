@@ -70,7 +70,7 @@ pub fn labels(
     crate::service::orders::show(conn, batch_id)?;
     let mut out = Vec::new();
     for (card, app) in cards_with_applications(conn, batch_id, &[state::WRITTEN])? {
-        if app.delivery != "mail" {
+        if app.delivery != crate::db::models::application::Delivery::Mail {
             continue;
         }
         let who = intake::applicant(key, &app)?;
@@ -124,7 +124,7 @@ pub fn counter_notices(
     crate::service::orders::show(conn, batch_id)?;
     let mut out = Vec::new();
     for (card, app) in cards_with_applications(conn, batch_id, &[state::WRITTEN])? {
-        if app.delivery != "counter" {
+        if app.delivery != crate::db::models::application::Delivery::Counter {
             continue;
         }
         let who = intake::applicant(key, &app)?;
@@ -170,13 +170,18 @@ impl Event {
     ) {
         // (from, to, delivery it applies to, audit action)
         match self {
-            Event::Shipped { .. } => (state::WRITTEN, state::SHIPPED, Some("mail"), "card.shipped"),
+            Event::Shipped { .. } => (
+                state::WRITTEN,
+                state::SHIPPED,
+                Some(crate::db::models::application::Delivery::Mail.as_str()),
+                "card.shipped",
+            ),
             Event::Delivered => (state::SHIPPED, state::DELIVERED, None, "card.delivered"),
             Event::Returned => (state::SHIPPED, state::RETURNED, None, "card.returned"),
             Event::HandedOver { .. } => (
                 state::WRITTEN,
                 state::HANDED_OVER,
-                Some("counter"),
+                Some(crate::db::models::application::Delivery::Counter.as_str()),
                 "card.handed_over",
             ),
         }

@@ -329,7 +329,7 @@ pub fn create(
                 crate::mail::Notice::Received {
                     name: app.applicant.name.clone(),
                     reference: reference.clone(),
-                    counter: app.delivery == "counter",
+                    counter: app.delivery == crate::db::models::application::Delivery::Counter,
                 },
                 now,
             )?;

@@ -242,7 +242,7 @@ pub fn holder_target(
             .first::<i64>(conn)
             .optional()?
             .is_some_and(|by| by != app.created_by);
-    let renewal = app.kind == "renewal"
+    let renewal = app.kind == crate::db::models::application::ApplicationKind::Renewal
         && verified
         && app.state == app_state::VERIFIED
         && app.card_id == Some(card.id)

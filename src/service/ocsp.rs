@@ -80,7 +80,7 @@ fn lock_err<T>(_: T) -> Error {
 /// The status of one certificate from its row.
 fn status_of(row: Option<(String, Option<i64>, Option<i32>)>) -> Result<Status> {
     Ok(match row {
-        Some((state, _, _)) if state != "issued" => Status::Unknown,
+        Some((state, _, _)) if state != crate::db::models::ca::CertState::Issued => Status::Unknown,
         None => Status::Unknown,
         Some((_, Some(at), Some(code))) => Status::Revoked {
             at,
@@ -120,7 +120,7 @@ fn ensure_responders(
         let candidates: Vec<Vec<u8>> = certificates::table
             .filter(certificates::issuer.eq(ca.as_str()))
             .filter(certificates::profile.eq(Profile::Ocsp.as_str()))
-            .filter(certificates::state.eq("issued"))
+            .filter(certificates::state.eq(crate::db::models::ca::CertState::Issued.as_str()))
             .filter(certificates::revoked_at.is_null())
             .filter(certificates::not_after.gt(now.timestamp() + RENEW_BEFORE_DAYS * 86_400))
             .order(certificates::id.desc())

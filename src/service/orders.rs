@@ -57,7 +57,7 @@ pub fn order(
         let problem = match rows.iter().find(|r| r.id == *id) {
             None => Some("no such application".to_string()),
             Some(r) if r.state != state::VERIFIED => Some(format!("is {}, not verified", r.state)),
-            Some(r) if r.kind == "renewal" && r.card_id.is_some() => Some(
+            Some(r) if r.kind == crate::db::models::application::ApplicationKind::Renewal && r.card_id.is_some() => Some(
                 "renews the holder's own card: it is written at the counter (kofu card renew), not in a batch"
                     .to_string(),
             ),
@@ -99,7 +99,7 @@ pub fn order(
         let batch_id: i64 = diesel::insert_into(issuance_batches::table)
             .values((
                 issuance_batches::reference.eq(&reference),
-                issuance_batches::state.eq("ordered"),
+                issuance_batches::state.eq(crate::db::models::batch::BatchState::Ordered.as_str()),
                 issuance_batches::ordered_by.eq(user.id),
                 issuance_batches::ordered_at.eq(now_s),
                 issuance_batches::application_count.eq(unique.len() as i64),

@@ -87,7 +87,10 @@ impl Renewal<'_> {
         }
         let app: ApplicationRow = applications::table
             .filter(applications::card_id.eq(card.id))
-            .filter(applications::kind.eq("renewal"))
+            .filter(
+                applications::kind
+                    .eq(crate::db::models::application::ApplicationKind::Renewal.as_str()),
+            )
             .filter(applications::state.eq(app_state::VERIFIED))
             .order(applications::id.desc())
             .select(ApplicationRow::as_select())
@@ -101,7 +104,7 @@ impl Renewal<'_> {
         let signing: Vec<SigningCert> = certificates::table
             .filter(certificates::card_id.eq(card.id))
             .filter(certificates::profile.eq(Profile::Signing.as_str()))
-            .filter(certificates::state.eq("issued"))
+            .filter(certificates::state.eq(crate::db::models::ca::CertState::Issued.as_str()))
             .order(certificates::id.asc())
             .select((
                 certificates::id,
@@ -219,7 +222,7 @@ impl Renewal<'_> {
                         *old_id,
                         old_serial,
                         to,
-                        "renewal",
+                        crate::db::models::application::ApplicationKind::Renewal.as_str(),
                         &self.actor,
                         now_s,
                     )?;
@@ -294,8 +297,14 @@ pub fn waiting(conn: &mut DbConn, card_id: i64) -> Result<bool> {
     use crate::db::schema::applications;
     let n: i64 = applications::table
         .filter(applications::card_id.eq(card_id))
-        .filter(applications::kind.eq("renewal"))
-        .filter(applications::state.eq("verified"))
+        .filter(
+            applications::kind
+                .eq(crate::db::models::application::ApplicationKind::Renewal.as_str()),
+        )
+        .filter(
+            applications::state
+                .eq(crate::db::models::application::ApplicationState::Verified.as_str()),
+        )
         .count()
         .get_result(conn)?;
     Ok(n > 0)

@@ -13,17 +13,7 @@ use crate::error::Result;
 use diesel::prelude::*;
 use serde::Serialize;
 
-/// Card validity (`cards.status`), beside its production and delivery `state`.
-pub mod card_status {
-    /// In use (or on its way).
-    pub const ACTIVE: &str = "active";
-    /// Certificates on hold after a loss report.
-    pub const SUSPENDED: &str = "suspended";
-    /// Certificates revoked for good; the card is dead.
-    pub const REVOKED: &str = "revoked";
-    /// Never reached the holder (returned, spoiled, destroyed before delivery).
-    pub const DESTROYED: &str = "destroyed";
-}
+pub use crate::db::models::card::{CardStatus, status as card_status};
 
 /// Certificate status as the table sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -50,7 +50,7 @@ pub fn server_certificate(
     let candidates: Vec<Vec<u8>> = certificates::table
         .filter(certificates::issuer.eq(CaName::Infrastructure.as_str()))
         .filter(certificates::profile.eq(Profile::TlsServer.as_str()))
-        .filter(certificates::state.eq("issued"))
+        .filter(certificates::state.eq(crate::db::models::ca::CertState::Issued.as_str()))
         .filter(certificates::revoked_at.is_null())
         .filter(certificates::not_after.gt(now.timestamp() + RENEW_BEFORE_DAYS * 86_400))
         .order(certificates::id.desc())

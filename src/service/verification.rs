@@ -260,7 +260,9 @@ pub fn check(
         .filter(|_| lookup.status == RegistryStatus::Resident)
         .map(|r| crate::registry::resident_key(key, &r.municipality_code, &r.resident_code));
     let conflict = match (&resident_key, row.kind.as_str()) {
-        (Some(k), "new") => other_card_or_application(conn, k, id)?,
+        (Some(k), k2) if k2 == crate::db::models::application::ApplicationKind::New => {
+            other_card_or_application(conn, k, id)?
+        }
         _ => None,
     };
     let now_s = now.timestamp();
@@ -330,7 +332,7 @@ pub fn decide(
     let mut held_to_one_card = None;
     if approve {
         let c = check(conn, key, registry, user, id, now)?;
-        if c.application.kind == "new" {
+        if c.application.kind == crate::db::models::application::ApplicationKind::New {
             held_to_one_card = c.lookup.record.as_ref().map(|r| {
                 crate::registry::resident_key(key, &r.municipality_code, &r.resident_code)
             });

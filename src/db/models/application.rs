@@ -4,20 +4,54 @@ use crate::db::DbConn;
 use crate::db::schema::applications;
 use diesel::prelude::*;
 
-/// Application states, in workflow order (issuance adds later ones).
+super::text_enum! {
+    /// An application's state (`applications.state`), in workflow order.
+    ApplicationState {
+        /// One or more of forms 1–3 missing.
+        DocumentsIncomplete = "documents_incomplete",
+        /// Waiting for the municipal clerk's four-field check.
+        PendingVerification = "pending_verification",
+        /// Approved by the clerk; ready for an issuance order.
+        Verified = "verified",
+        /// Rejected by the clerk.
+        Rejected = "rejected",
+        /// In an issuance order (発券指示), waiting for its card to be written.
+        Ordered = "ordered",
+        /// Its card is written (keys, certificates, card number, PINs) and read back.
+        Issued = "issued",
+    }
+}
+
+super::text_enum! {
+    /// What an application asks for (`applications.kind`).
+    ApplicationKind {
+        /// A first card.
+        New = "new",
+        /// A new card for one lost, stolen or broken (the old one is revoked when it is written).
+        Reissue = "reissue",
+        /// A new card or certificate for one near its end or whose four fields changed.
+        Renewal = "renewal",
+    }
+}
+
+super::text_enum! {
+    /// How the card reaches the holder (`applications.delivery`).
+    Delivery {
+        /// Restricted-delivery mail (本人限定受取郵便).
+        Mail = "mail",
+        /// Handed over at the municipal counter.
+        Counter = "counter",
+    }
+}
+
+/// The states as text, for queries (each from [`ApplicationState`]).
 pub mod state {
-    /// One or more of forms 1–3 missing.
-    pub const DOCUMENTS_INCOMPLETE: &str = "documents_incomplete";
-    /// Waiting for the municipal clerk's four-field check.
-    pub const PENDING_VERIFICATION: &str = "pending_verification";
-    /// Approved by the clerk; ready for an issuance order.
-    pub const VERIFIED: &str = "verified";
-    /// Rejected by the clerk.
-    pub const REJECTED: &str = "rejected";
-    /// In an issuance order (発券指示), waiting for its card to be written.
-    pub const ORDERED: &str = "ordered";
-    /// Its card is written (keys, certificates, card number, PINs) and read back.
-    pub const ISSUED: &str = "issued";
+    pub const DOCUMENTS_INCOMPLETE: &str = super::ApplicationState::DocumentsIncomplete.as_str();
+    pub const PENDING_VERIFICATION: &str = super::ApplicationState::PendingVerification.as_str();
+    pub const VERIFIED: &str = super::ApplicationState::Verified.as_str();
+    pub const REJECTED: &str = super::ApplicationState::Rejected.as_str();
+    pub const ORDERED: &str = super::ApplicationState::Ordered.as_str();
+    pub const ISSUED: &str = super::ApplicationState::Issued.as_str();
 }
 
 /// An application row.

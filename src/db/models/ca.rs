@@ -30,17 +30,27 @@ impl CaRow {
     }
 }
 
-/// Issuance states of a certificate row: reserved → tbs_stored → issued.
+super::text_enum! {
+    /// Issuance state of a certificate row (`certificates.state`): reserved → tbs_stored → issued.
+    CertState {
+        /// Serial reserved, nothing else yet.
+        Reserved = "reserved",
+        /// Linted to-be-signed bytes stored; signing may follow.
+        TbsStored = "tbs_stored",
+        /// Signed and stored.
+        Issued = "issued",
+        /// The intent to sign was recorded but the certificate never stored (the process died
+        /// between signing and storing; the signature never left memory). Never issued.
+        Abandoned = "abandoned",
+    }
+}
+
+/// The states as text, for queries (each from [`CertState`]).
 pub mod state {
-    /// Serial reserved, nothing else yet.
-    pub const RESERVED: &str = "reserved";
-    /// Linted to-be-signed bytes stored; signing may follow.
-    pub const TBS_STORED: &str = "tbs_stored";
-    /// Signed and stored.
-    pub const ISSUED: &str = "issued";
-    /// The intent to sign was recorded but the certificate never stored (the process died
-    /// between signing and storing; the signature never left memory). Never issued.
-    pub const ABANDONED: &str = "abandoned";
+    pub const RESERVED: &str = super::CertState::Reserved.as_str();
+    pub const TBS_STORED: &str = super::CertState::TbsStored.as_str();
+    pub const ISSUED: &str = super::CertState::Issued.as_str();
+    pub const ABANDONED: &str = super::CertState::Abandoned.as_str();
 }
 
 /// A certificate row to insert with its TBS (state `tbs_stored`).

@@ -4,26 +4,63 @@ use crate::db::DbConn;
 use crate::db::schema::cards;
 use diesel::prelude::*;
 
-/// How far a card got. Each step is a conditional update from the one before.
+super::text_enum! {
+    /// How far a card got (`cards.state`); each step is a conditional update from the one before.
+    CardState {
+        /// Card number reserved and PINs drawn; the card not yet touched.
+        Allocated = "allocated",
+        /// The card initialised with its number and PINs.
+        Personalised = "personalised",
+        /// Its certificates are issued.
+        Certified = "certified",
+        /// Everything written and read back: the card counts as written.
+        Written = "written",
+        /// Writing was cut off and the card can no longer be found or opened; never used again.
+        Spoiled = "spoiled",
+        /// Posted by restricted-delivery mail (本人限定受取郵便).
+        Shipped = "shipped",
+        /// Delivered to the holder in person by the post office.
+        Delivered = "delivered",
+        /// Returned undeliverable; to be destroyed and its certificates revoked.
+        Returned = "returned",
+        /// Handed over at the counter after an identity check.
+        HandedOver = "handed_over",
+    }
+}
+
+/// The states as text, for queries (each from [`CardState`]).
 pub mod state {
-    /// Card number reserved and PINs drawn; the card not yet touched.
-    pub const ALLOCATED: &str = "allocated";
-    /// The card initialised with its number and PINs.
-    pub const PERSONALISED: &str = "personalised";
-    /// Its certificates are issued.
-    pub const CERTIFIED: &str = "certified";
-    /// Everything written and read back: the card counts as written.
-    pub const WRITTEN: &str = "written";
-    /// Writing was cut off and the card can no longer be found or opened; never used again.
-    pub const SPOILED: &str = "spoiled";
-    /// Posted by restricted-delivery mail (本人限定受取郵便).
-    pub const SHIPPED: &str = "shipped";
-    /// Delivered to the holder in person by the post office.
-    pub const DELIVERED: &str = "delivered";
-    /// Returned undeliverable; to be destroyed and its certificates revoked.
-    pub const RETURNED: &str = "returned";
-    /// Handed over at the counter after an identity check.
-    pub const HANDED_OVER: &str = "handed_over";
+    pub const ALLOCATED: &str = super::CardState::Allocated.as_str();
+    pub const PERSONALISED: &str = super::CardState::Personalised.as_str();
+    pub const CERTIFIED: &str = super::CardState::Certified.as_str();
+    pub const WRITTEN: &str = super::CardState::Written.as_str();
+    pub const SPOILED: &str = super::CardState::Spoiled.as_str();
+    pub const SHIPPED: &str = super::CardState::Shipped.as_str();
+    pub const DELIVERED: &str = super::CardState::Delivered.as_str();
+    pub const RETURNED: &str = super::CardState::Returned.as_str();
+    pub const HANDED_OVER: &str = super::CardState::HandedOver.as_str();
+}
+
+super::text_enum! {
+    /// A card's validity (`cards.status`), beside its production and delivery state.
+    CardStatus {
+        /// In use (or on its way).
+        Active = "active",
+        /// Certificates on hold after a loss report.
+        Suspended = "suspended",
+        /// Certificates revoked for good; the card is dead.
+        Revoked = "revoked",
+        /// Never reached the holder (returned, spoiled, destroyed before delivery).
+        Destroyed = "destroyed",
+    }
+}
+
+/// The statuses as text, for queries (each from [`CardStatus`]).
+pub mod status {
+    pub const ACTIVE: &str = super::CardStatus::Active.as_str();
+    pub const SUSPENDED: &str = super::CardStatus::Suspended.as_str();
+    pub const REVOKED: &str = super::CardStatus::Revoked.as_str();
+    pub const DESTROYED: &str = super::CardStatus::Destroyed.as_str();
 }
 
 /// A card row.

@@ -4,6 +4,8 @@
 
 use crate::app::AppState;
 use crate::audit;
+use crate::db::models::batch::BatchState;
+use crate::db::models::card::CardState;
 use crate::error::Result;
 use crate::http::extract::{CsrfForm, HasCsrf, Staff};
 use crate::http::views::html;
@@ -152,14 +154,19 @@ async fn render(
         .iter()
         .filter(|c| {
             !matches!(
-                c.state.as_str(),
-                "allocated" | "personalised" | "certified" | "spoiled"
+                CardState::parse(&c.state),
+                Some(
+                    CardState::Allocated
+                        | CardState::Personalised
+                        | CardState::Certified
+                        | CardState::Spoiled
+                )
             )
         })
         .count();
-    let state_label = match batch.state.as_str() {
-        "ordered" => "発券指示済（未着手）",
-        "running" => "書き込み中",
+    let state_label = match BatchState::parse(&batch.state) {
+        Some(BatchState::Ordered) => "発券指示済（未着手）",
+        Some(BatchState::Running) => "書き込み中",
         _ => "完了",
     };
     let mut resp = html(&BatchPage {

@@ -224,7 +224,7 @@ pub async fn decide(
         .await?;
     match result {
         (Ok(st), _) => {
-            let label = if st == "verified" {
+            let label = if st == crate::db::models::application::ApplicationState::Verified {
                 "承認しました。"
             } else {
                 "却下しました。"

@@ -91,7 +91,9 @@ pub(super) fn replaced_cards(
     app: &ApplicationRow,
     new_card: i64,
 ) -> Result<Vec<CardRow>> {
-    if !matches!(app.kind.as_str(), "reissue" | "renewal") {
+    if app.kind != crate::db::models::application::ApplicationKind::Reissue
+        && app.kind != crate::db::models::application::ApplicationKind::Renewal
+    {
         return Ok(Vec::new());
     }
     use crate::service::revocation::card_status;

@@ -177,10 +177,16 @@ impl Runner<'_> {
                 let started = diesel::update(
                     issuance_batches::table
                         .find(id)
-                        .filter(issuance_batches::state.eq("ordered"))
+                        .filter(
+                            issuance_batches::state
+                                .eq(crate::db::models::batch::BatchState::Ordered.as_str()),
+                        )
                         .filter(diesel::dsl::exists(lease.held(now))),
                 )
-                .set(issuance_batches::state.eq("running"))
+                .set(
+                    issuance_batches::state
+                        .eq(crate::db::models::batch::BatchState::Running.as_str()),
+                )
                 .execute(c)?;
                 if started == 1 {
                     audit::append(
@@ -289,10 +295,16 @@ impl Runner<'_> {
                     let done = diesel::update(
                         issuance_batches::table
                             .find(id)
-                            .filter(issuance_batches::state.eq("running"))
+                            .filter(
+                                issuance_batches::state
+                                    .eq(crate::db::models::batch::BatchState::Running.as_str()),
+                            )
                             .filter(diesel::dsl::exists(lease.held(now))),
                     )
-                    .set(issuance_batches::state.eq("completed"))
+                    .set(
+                        issuance_batches::state
+                            .eq(crate::db::models::batch::BatchState::Completed.as_str()),
+                    )
                     .execute(c)?;
                     if done == 1 {
                         audit::append(

@@ -219,7 +219,7 @@ impl Runner<'_> {
                         ),
                     )?;
                 }
-                if app.delivery == "counter"
+                if app.delivery == crate::db::models::application::Delivery::Counter
                     && let Some(email) = &applicant.email
                 {
                     crate::mail::enqueue(

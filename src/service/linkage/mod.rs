@@ -121,7 +121,7 @@ pub fn register(
                 .filter(certificates::serial.eq_any(part.iter().copied()))
                 .filter(certificates::issuer.eq(CaName::Signing.as_str()))
                 .filter(certificates::profile.eq("signing"))
-                .filter(certificates::state.eq("issued"))
+                .filter(certificates::state.eq(crate::db::models::ca::CertState::Issued.as_str()))
                 .filter(certificates::card_id.is_not_null())
                 .select((
                     certificates::id,
@@ -296,7 +296,7 @@ fn authentication_of(conn: &mut DbConn, cards: &[i64]) -> Result<HashMap<i64, i6
         let rows: Vec<(i64, Option<i64>)> = certificates::table
             .filter(certificates::card_id.eq_any(part))
             .filter(certificates::profile.eq("authentication"))
-            .filter(certificates::state.eq("issued"))
+            .filter(certificates::state.eq(crate::db::models::ca::CertState::Issued.as_str()))
             .select((certificates::id, certificates::card_id))
             .order(certificates::id.asc())
             .load(conn)?;

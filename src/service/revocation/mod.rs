@@ -13,7 +13,7 @@ use crate::audit::{self, Actor};
 use crate::ca::crl::Reason;
 use crate::db::DbConn;
 use crate::db::models::application::{ApplicationRow, state as app_state};
-use crate::db::models::card::CardRow;
+use crate::db::models::card::{CardRow, state as card_state};
 use crate::db::schema::{applications, cards, certificates, registry_events, users};
 use crate::error::{Error, Result};
 use crate::pii::DataKey;
@@ -26,8 +26,10 @@ use serde::{Deserialize, Serialize};
 
 mod callcenter;
 mod feed;
+mod shown;
 pub use callcenter::{IdentityAnswers, QUESTIONS_NEEDED, check_answers, report_loss};
 pub use feed::{FeedSummary, process_registry_events};
+pub use shown::{CertView, allowed, certificates_view, suspended_cards};
 
 /// Who asks for a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -144,8 +146,16 @@ pub struct Rule {
 use CertStatus::{Good, Held};
 use card_status::{ACTIVE, DESTROYED, REVOKED, SUSPENDED};
 
-const IN_HANDS: &[&str] = &["shipped", "delivered", "handed_over"];
-const NOT_DELIVERED: &[&str] = &["written", "shipped", "returned"];
+const IN_HANDS: &[&str] = &[
+    card_state::SHIPPED,
+    card_state::DELIVERED,
+    card_state::HANDED_OVER,
+];
+const NOT_DELIVERED: &[&str] = &[
+    card_state::WRITTEN,
+    card_state::SHIPPED,
+    card_state::RETURNED,
+];
 
 /// The transition table. See the module documentation.
 pub const RULES: &[Rule] = &[
@@ -169,7 +179,7 @@ pub const RULES: &[Rule] = &[
         which: Which::Both,
         cert_from: &[Good, Held],
         reason: Some(Reason::KeyCompromise),
-        follow_up: Some("reissue"),
+        follow_up: Some(crate::db::models::application::ApplicationKind::Reissue.as_str()),
     },
     Rule {
         action: Action::LiftHold,
@@ -213,7 +223,7 @@ pub const RULES: &[Rule] = &[
         which: Which::Signing,
         cert_from: &[Good, Held],
         reason: Some(Reason::AffiliationChanged),
-        follow_up: Some("renewal"),
+        follow_up: Some(crate::db::models::application::ApplicationKind::Renewal.as_str()),
     },
     Rule {
         action: Action::Death,
@@ -266,7 +276,7 @@ impl Rule {
                 card.card_number,
                 card.state,
                 if self.delivery_states.is_empty() {
-                    "written".to_string()
+                    card_state::WRITTEN.to_string()
                 } else {
                     self.delivery_states.join(" or ")
                 }
@@ -318,7 +328,7 @@ pub fn card_certificates(
     use crate::db::models::ca::CertificateRow;
     Ok(certificates::table
         .filter(certificates::card_id.eq(card_id))
-        .filter(certificates::state.eq("issued"))
+        .filter(certificates::state.eq(crate::db::models::ca::CertState::Issued.as_str()))
         .order(certificates::id.asc())
         .select(CertificateRow::as_select())
         .load(conn)?)
@@ -544,7 +554,7 @@ pub fn supersede_card(
     let hold = Reason::CertificateHold.code();
     let live: Vec<(i64, String)> = certificates::table
         .filter(certificates::card_id.eq(card_id))
-        .filter(certificates::state.eq("issued"))
+        .filter(certificates::state.eq(crate::db::models::ca::CertState::Issued.as_str()))
         .filter(
             certificates::revocation_reason
                 .is_null()
@@ -588,7 +598,7 @@ pub fn revoke_spoiled_card(
     let now_s = now.timestamp();
     let live: Vec<(i64, String)> = certificates::table
         .filter(certificates::card_id.eq(card_id))
-        .filter(certificates::state.eq("issued"))
+        .filter(certificates::state.eq(crate::db::models::ca::CertState::Issued.as_str()))
         .filter(certificates::revoked_at.is_null())
         .select((certificates::id, certificates::serial))
         .load(conn)?;
@@ -636,59 +646,5 @@ pub fn office_action(
     })
 }
 
-/// One certificate on a card, as the screens and the API show it.
-#[derive(Debug, Clone, Serialize)]
-pub struct CertView {
-    /// Serial (hex).
-    pub serial: String,
-    /// signing or authentication.
-    pub profile: String,
-    /// good, held, revoked.
-    pub status: CertStatus,
-    /// Reason (RFC 5280 name).
-    pub reason: Option<&'static str>,
-    /// Since (Unix seconds).
-    pub revoked_at: Option<i64>,
-    /// notAfter (Unix seconds).
-    pub not_after: i64,
-}
-
-/// A card's status and certificates (nothing personal).
-pub fn certificates_view(conn: &mut DbConn, card_id: i64) -> Result<Vec<CertView>> {
-    card_certificates(conn, card_id)?
-        .into_iter()
-        .map(|c| {
-            Ok(CertView {
-                status: CertStatus::of(c.revocation_reason),
-                reason: c
-                    .revocation_reason
-                    .map(Reason::from_code)
-                    .transpose()?
-                    .map(Reason::as_str),
-                serial: c.serial,
-                profile: c.profile,
-                revoked_at: c.revoked_at,
-                not_after: c.not_after,
-            })
-        })
-        .collect()
-}
-
-/// The actions the table allows on this card for this kind of actor (for the screens).
-pub fn allowed(card: &CardRow, by: By) -> Vec<Action> {
-    RULES
-        .iter()
-        .filter(|r| r.permits(card, by).is_ok())
-        .map(|r| r.action)
-        .collect()
-}
-
-/// Suspended cards, the longest suspended first (the office's list), at most `limit`.
-pub fn suspended_cards(conn: &mut DbConn, limit: i64) -> Result<Vec<CardRow>> {
-    Ok(cards::table
-        .filter(cards::status.eq(SUSPENDED))
-        .order(cards::updated_at.asc())
-        .limit(limit)
-        .select(CardRow::as_select())
-        .load(conn)?)
-}
+#[cfg(test)]
+mod tests;
