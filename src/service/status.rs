@@ -8,6 +8,7 @@
 use crate::audit::{self, Actor};
 use crate::ca::crl::Reason;
 use crate::db::DbConn;
+use crate::db::models::verifier::LinkageKind;
 use crate::db::schema::{certificates, counters, linkage_events};
 use crate::error::Result;
 use diesel::prelude::*;
@@ -145,22 +146,29 @@ pub fn record_status(
     now_s: i64,
 ) -> Result<()> {
     let kind = if reason.is_some() {
-        "revoked"
+        LinkageKind::Revoked
     } else {
-        "hold_lifted"
+        LinkageKind::HoldLifted
     };
     record(conn, kind, certificate_id, None, reason, now_s)
 }
 
 /// Record a renewal old → new (inside the renewal's transaction).
 pub fn record_renewal(conn: &mut DbConn, old_id: i64, new_id: i64, now_s: i64) -> Result<()> {
-    record(conn, "renewed", old_id, Some(new_id), None, now_s)
+    record(
+        conn,
+        LinkageKind::Renewed,
+        old_id,
+        Some(new_id),
+        None,
+        now_s,
+    )
 }
 
 /// One event on the card of `certificate_id`, with the next linkage_seq.
 fn record(
     conn: &mut DbConn,
-    kind: &str,
+    kind: LinkageKind,
     certificate_id: i64,
     new_certificate_id: Option<i64>,
     reason: Option<Reason>,
@@ -175,7 +183,7 @@ fn record(
     diesel::insert_into(linkage_events::table)
         .values((
             linkage_events::seq.eq(seq),
-            linkage_events::kind.eq(kind),
+            linkage_events::kind.eq(kind.as_str()),
             linkage_events::card_id.eq(card),
             linkage_events::certificate_id.eq(certificate_id),
             linkage_events::new_certificate_id.eq(new_certificate_id),

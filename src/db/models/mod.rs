@@ -68,3 +68,4 @@ pub mod ca;
 pub mod card;
 pub mod mail;
 pub mod user;
+pub mod verifier;

@@ -104,13 +104,13 @@ pub async fn status(
     id: web::Path<i64>,
     body: web::Json<StatusBody>,
 ) -> Result<HttpResponse> {
-    let active = match body.status.as_str() {
-        "active" => true,
-        "suspended" => false,
-        other => {
+    let active = match crate::db::models::verifier::VerifierStatus::parse(&body.status) {
+        Some(crate::db::models::verifier::VerifierStatus::Active) => true,
+        Some(crate::db::models::verifier::VerifierStatus::Suspended) => false,
+        None => {
             return Err(Error::bad(
                 "status",
-                format!("{other:?}: use active or suspended"),
+                format!("{:?}: use active or suspended", body.status),
             ));
         }
     };
@@ -190,7 +190,7 @@ pub async fn revoke(
     let c = state
         .with_write(move |c| verifiers::revoke_credential(c, id, cred, &admin.actor(), now))
         .await?;
-    if c.kind == "certificate" {
+    if c.kind == crate::db::models::verifier::CredentialKind::Certificate {
         // A revoked client certificate is answered as revoked at once.
         state.refresh_ocsp().await;
     }

@@ -233,13 +233,13 @@ pub async fn status(
     CsrfForm(form, user): CsrfForm<ActionForm>,
 ) -> Result<HttpResponse> {
     let (id, actor, now) = (id.into_inner(), user.actor(), state.clock.now());
-    let active = form.status == "active";
+    let active = form.status == crate::db::models::verifier::VerifierStatus::Active;
     let r = state
         .with_write(move |c| verifiers::set_active(c, id, active, &actor, now))
         .await;
     after(&state, user, id, r, |v| {
         (
-            if v.status == "active" {
+            if v.status == crate::db::models::verifier::VerifierStatus::Active {
                 "利用を再開しました。".into()
             } else {
                 "利用を停止しました。次の要求から拒否されます。".into()
@@ -313,7 +313,9 @@ pub async fn revoke(
     let r = state
         .with_write(move |c| verifiers::revoke_credential(c, id, cred, &actor, now))
         .await;
-    if r.as_ref().is_ok_and(|c| c.kind == "certificate") {
+    if r.as_ref()
+        .is_ok_and(|c| c.kind == crate::db::models::verifier::CredentialKind::Certificate)
+    {
         state.refresh_ocsp().await;
     }
     after(&state, user, id, r, |c| {

@@ -7,6 +7,7 @@ use super::{
 use crate::ca::crl::Reason;
 use crate::ca::profile::CaName;
 use crate::db::DbConn;
+use crate::db::models::verifier::LinkageKind;
 use crate::db::schema::{certificates, linkage_events, verifier_serials};
 use crate::error::{Error, Result};
 use crate::service::verifier_identity::VerifierIdentity;
@@ -193,10 +194,9 @@ pub fn changes(
                     if which == "authentication" && !auth {
                         continue;
                     }
-                    let kind = match kind.as_str() {
-                        "renewed" => "renewed",
-                        "hold_lifted" => "hold_lifted",
-                        _ => "revoked",
+                    let kind = match LinkageKind::parse(&kind) {
+                        Some(k) => k.as_str(),
+                        None => LinkageKind::Revoked.as_str(),
                     };
                     Change {
                         cursor: seq.to_string(),

@@ -175,7 +175,7 @@ pub fn add(
                 verifiers::name.eq(v.name.trim()),
                 verifiers::contact.eq(v.contact.trim()),
                 verifiers::cas.eq(cas_text(&v.cas)),
-                verifiers::status.eq("active"),
+                verifiers::status.eq(crate::db::models::verifier::VerifierStatus::Active.as_str()),
                 verifiers::rate_limit.eq(v.rate_limit),
                 verifiers::created_at.eq(now_s),
                 verifiers::updated_at.eq(now_s),
@@ -264,18 +264,27 @@ pub fn set_active(
     now: DateTime<Utc>,
 ) -> Result<Verifier> {
     let (from, to) = if active {
-        ("suspended", "active")
+        (
+            crate::db::models::verifier::VerifierStatus::Suspended,
+            crate::db::models::verifier::VerifierStatus::Active,
+        )
     } else {
-        ("active", "suspended")
+        (
+            crate::db::models::verifier::VerifierStatus::Active,
+            crate::db::models::verifier::VerifierStatus::Suspended,
+        )
     };
     let now_s = now.timestamp();
     conn.transaction(|c| {
         let n = diesel::update(
             verifiers::table
                 .filter(verifiers::id.eq(verifier_id))
-                .filter(verifiers::status.eq(from)),
+                .filter(verifiers::status.eq(from.as_str())),
         )
-        .set((verifiers::status.eq(to), verifiers::updated_at.eq(now_s)))
+        .set((
+            verifiers::status.eq(to.as_str()),
+            verifiers::updated_at.eq(now_s),
+        ))
         .execute(c)?;
         let v = find(c, &verifier_id.to_string())?;
         if n == 0 {
@@ -324,7 +333,8 @@ pub fn create_token(
         let id: i64 = diesel::insert_into(verifier_credentials::table)
             .values((
                 verifier_credentials::verifier_id.eq(verifier_id),
-                verifier_credentials::kind.eq("token"),
+                verifier_credentials::kind
+                    .eq(crate::db::models::verifier::CredentialKind::Token.as_str()),
                 verifier_credentials::label.eq(label),
                 verifier_credentials::token_hash.eq(secret_hash(&token)),
                 verifier_credentials::created_at.eq(now_s),
@@ -376,7 +386,8 @@ pub fn issue_certificate(
         let id: i64 = diesel::insert_into(verifier_credentials::table)
             .values((
                 verifier_credentials::verifier_id.eq(v.id),
-                verifier_credentials::kind.eq("certificate"),
+                verifier_credentials::kind
+                    .eq(crate::db::models::verifier::CredentialKind::Certificate.as_str()),
                 verifier_credentials::label.eq(&label),
                 verifier_credentials::certificate_id.eq(cert_id),
                 verifier_credentials::created_at.eq(now_s),
@@ -486,7 +497,7 @@ fn admission(
             Via::Token => "the token has been revoked",
             Via::Certificate => "the client certificate has been revoked",
         })
-    } else if status != "active" {
+    } else if status != crate::db::models::verifier::VerifierStatus::Active {
         Some("the verifier is suspended")
     } else {
         cert_refusal
