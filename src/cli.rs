@@ -96,31 +96,26 @@ pub fn ca_issue(cfg: &Config, profile: &str, csr_path: &Path, ca: Option<&str>) 
     Ok(())
 }
 
-/// `kofu batch run ID`: writes the batch's cards with a progress bar; a rerun resumes.
-pub fn batch_run(cfg: &Config, id: i64) -> Result<()> {
+/// What card work from the command line needs: the database, the CA and the data key.
+fn card_work(cfg: &Config) -> Result<crate::service::batches::CardWork> {
     let key = cfg.require_data_key()?;
     let pool = open(cfg)?;
     let h = ca_service::load(&mut *pool.get()?, cfg, CaConfig::load(&cfg.ca_config)?)?;
+    Ok(crate::service::batches::CardWork {
+        db: pool,
+        ca: Arc::new(h),
+        key,
+        config: Arc::new(cfg.clone()),
+        clock: Arc::new(SystemClock),
+    })
+}
+
+/// `kofu batch run ID`: writes the batch's cards with a progress bar; a rerun resumes.
+pub fn batch_run(cfg: &Config, id: i64) -> Result<()> {
+    let work = card_work(cfg)?;
     let readers = crate::card::readers::Readers::open(&cfg.cards.module)?;
-    let lease = crate::service::batches::claim(
-        &mut *pool.get()?,
-        id,
-        &cfg.instance(),
-        cfg.cards.lease_s,
-        SystemClock.now(),
-    )?;
-    let runner = crate::service::batches::Runner {
-        db: &pool,
-        ca: &h,
-        key: &key,
-        readers: &readers,
-        keygen: cfg.cards.keygen()?,
-        workers: cfg.cards.workers(),
-        prefix: cfg.instance_prefix,
-        clock: &SystemClock,
-        actor: Actor::cli(),
-        lease: &lease,
-    };
+    let lease = work.claim(id)?;
+    let runner = work.runner(&readers, cfg.cards.keygen()?, Actor::cli(), &lease);
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -155,22 +150,13 @@ pub fn batch_run(cfg: &Config, id: i64) -> Result<()> {
 /// `kofu card renew NUMBER`: the PIN comes from standard input (the counter's PIN pad).
 pub fn card_renew(cfg: &Config, number: &str) -> Result<()> {
     let number = crate::card::number::parse(number)?;
-    let key = cfg.require_data_key()?;
-    let pool = open(cfg)?;
-    let h = ca_service::load(&mut *pool.get()?, cfg, CaConfig::load(&cfg.ca_config)?)?;
+    let work = card_work(cfg)?;
     let readers = crate::card::readers::Readers::open(&cfg.cards.module)?;
+    let keygen = cfg.cards.keygen()?;
     eprint!("PIN of card {number}: ");
     let mut pin = String::new();
     std::io::stdin().read_line(&mut pin)?;
-    let renewal = crate::service::renewal::Renewal {
-        db: &pool,
-        ca: &h,
-        key: &key,
-        readers: &readers,
-        keygen: cfg.cards.keygen()?,
-        prefix: cfg.instance_prefix,
-        actor: Actor::cli(),
-    };
+    let renewal = crate::service::renewal::Renewal::of(&work, &readers, keygen, Actor::cli());
     let r = renewal.renew(&number, pin.trim(), SystemClock.now())?;
     println!(
         "card {}: new signing certificate {} (replaces {}: {})",

@@ -117,15 +117,12 @@ fn ensure_responders(
         let Ok(loaded) = h.ca(ca) else { continue };
         let signer = crate::service::ca::responder_key(cfg, ca, h.config.end_entity_key)?;
         let spki = signer.public_key_der().to_vec();
-        let candidates: Vec<Vec<u8>> = certificates::table
-            .filter(certificates::issuer.eq(ca.as_str()))
-            .filter(certificates::profile.eq(Profile::Ocsp.as_str()))
-            .filter(certificates::state.eq(crate::db::models::ca::CertState::Issued.as_str()))
-            .filter(certificates::revoked_at.is_null())
-            .filter(certificates::not_after.gt(now.timestamp() + RENEW_BEFORE_DAYS * 86_400))
-            .order(certificates::id.desc())
-            .select(certificates::cert_der.assume_not_null())
-            .load(conn)?;
+        let candidates = crate::db::models::ca::CertificateRow::live_ders(
+            conn,
+            ca.as_str(),
+            Profile::Ocsp.as_str(),
+            now.timestamp() + RENEW_BEFORE_DAYS * 86_400,
+        )?;
         let mut current = None;
         for der_bytes in candidates {
             let cert = x509_cert::Certificate::from_der(&der_bytes)?;

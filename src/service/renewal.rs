@@ -13,14 +13,15 @@ use crate::audit::{self, Actor};
 use crate::ca::Hierarchy;
 use crate::ca::crl::Reason;
 use crate::ca::profile::Profile;
+use crate::card::label;
 use crate::card::readers::Readers;
 use crate::card::token::{Keygen, Purpose};
-use crate::card::{FaceData, label};
 use crate::db::models::application::{ApplicationRow, state as app_state};
 use crate::db::schema::{applications, certificate_links, certificates};
 use crate::db::{DbConn, DbPool};
 use crate::error::{Error, Result};
 use crate::pii::DataKey;
+use crate::service::batches::spki_of;
 use crate::service::issuance;
 use crate::service::revocation::{self, card_status};
 use chrono::{DateTime, Utc};
@@ -60,14 +61,28 @@ pub struct Renewal<'a> {
     pub actor: Actor,
 }
 
+impl<'a> Renewal<'a> {
+    /// A renewal with `work`'s database, CA, key and serial prefix.
+    pub fn of(
+        work: &'a crate::service::batches::CardWork,
+        readers: &'a Readers,
+        keygen: Keygen,
+        actor: Actor,
+    ) -> Self {
+        Renewal {
+            db: &work.db,
+            ca: &work.ca,
+            key: &work.key,
+            readers,
+            keygen,
+            prefix: work.config.instance_prefix,
+            actor,
+        }
+    }
+}
+
 /// (id, serial, DER, revocation reason) of a signing certificate.
 type SigningCert = (i64, String, Option<Vec<u8>>, Option<i32>);
-
-fn spki_of(cert_der: &[u8]) -> Result<Vec<u8>> {
-    Ok(openssl::x509::X509::from_der(cert_der)?
-        .public_key()?
-        .public_key_to_der()?)
-}
 
 impl Renewal<'_> {
     /// Renew card `number`'s signing certificate with the holder's `pin`.
@@ -178,17 +193,7 @@ impl Renewal<'_> {
 
         // Write, then read back: the card's signing key must be the certificate's.
         handle.write_certificate(Purpose::Signing, &new_der)?;
-        let expires_on = chrono::NaiveDate::parse_from_str(&card.expires_on, "%Y-%m-%d")
-            .map_err(|e| Error::Internal(format!("card expiry: {e}")))?;
-        let face = FaceData {
-            card_number: card.card_number.clone(),
-            name_kana: applicant.name_kana.clone(),
-            birth_date: applicant.birth_date,
-            sex: applicant.sex,
-            expires_on,
-        };
-        let face_json =
-            serde_json::to_vec(&face).map_err(|e| Error::Internal(format!("face data: {e}")))?;
+        let face_json = crate::service::batches::face_json(&card, &applicant)?;
         handle.write_data(label::FACE, &face_json, true)?;
         let back = handle.read_back()?;
         if back.certificate(Purpose::Signing) != Some(new_der.as_slice())
@@ -319,14 +324,9 @@ pub fn renew_on_card(
     pin: &str,
 ) -> Result<Renewed> {
     let readers = crate::card::readers::Readers::open(&work.config.cards.module)?;
-    Renewal {
-        db: &work.db,
-        ca: &work.ca,
-        key: &work.key,
-        readers: &readers,
-        keygen: work.config.cards.keygen()?,
-        prefix: work.config.instance_prefix,
-        actor,
-    }
-    .renew(number, pin, work.clock.now())
+    Renewal::of(work, &readers, work.config.cards.keygen()?, actor).renew(
+        number,
+        pin,
+        work.clock.now(),
+    )
 }

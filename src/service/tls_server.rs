@@ -8,11 +8,9 @@ use crate::ca::csr::CheckedCsr;
 use crate::ca::profile::{CaName, Profile};
 use crate::config::Config;
 use crate::db::DbConn;
-use crate::db::schema::certificates;
 use crate::error::{Error, Result};
 use crate::service::issuance::{self, IssueRequest};
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use std::collections::BTreeSet;
@@ -47,15 +45,12 @@ pub fn server_certificate(
     let key = crate::service::ca::tls_key(cfg, h.config.end_entity_key)?;
     let spki = key.public_key_to_der()?;
     let wanted: BTreeSet<String> = cfg.tls_hostnames.iter().cloned().collect();
-    let candidates: Vec<Vec<u8>> = certificates::table
-        .filter(certificates::issuer.eq(CaName::Infrastructure.as_str()))
-        .filter(certificates::profile.eq(Profile::TlsServer.as_str()))
-        .filter(certificates::state.eq(crate::db::models::ca::CertState::Issued.as_str()))
-        .filter(certificates::revoked_at.is_null())
-        .filter(certificates::not_after.gt(now.timestamp() + RENEW_BEFORE_DAYS * 86_400))
-        .order(certificates::id.desc())
-        .select(certificates::cert_der.assume_not_null())
-        .load(conn)?;
+    let candidates = crate::db::models::ca::CertificateRow::live_ders(
+        conn,
+        CaName::Infrastructure.as_str(),
+        Profile::TlsServer.as_str(),
+        now.timestamp() + RENEW_BEFORE_DAYS * 86_400,
+    )?;
     for der in candidates {
         let cert = X509::from_der(&der)?;
         if cert.public_key()?.public_key_to_der()? == spki && dns_names(&cert) == wanted {

@@ -96,6 +96,26 @@ pub struct CertificateRow {
 }
 
 impl CertificateRow {
+    /// The DER of every issued, unrevoked certificate of `issuer` and `profile` still valid
+    /// after `valid_after` (Unix seconds), newest first: the candidates a service certificate
+    /// (OCSP responder, TLS server) is reused from.
+    pub fn live_ders(
+        conn: &mut DbConn,
+        issuer: &str,
+        profile: &str,
+        valid_after: i64,
+    ) -> QueryResult<Vec<Vec<u8>>> {
+        certificates::table
+            .filter(certificates::issuer.eq(issuer))
+            .filter(certificates::profile.eq(profile))
+            .filter(certificates::state.eq(CertState::Issued.as_str()))
+            .filter(certificates::revoked_at.is_null())
+            .filter(certificates::not_after.gt(valid_after))
+            .order(certificates::id.desc())
+            .select(certificates::cert_der.assume_not_null())
+            .load(conn)
+    }
+
     /// Reserve a serial. Fails with a unique violation if the serial exists.
     pub fn reserve(
         conn: &mut DbConn,

@@ -55,6 +55,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 mod allocation;
 mod write;
 pub use allocation::allocate;
+pub(crate) use write::{face_json, spki_of};
 
 /// The sealing domain of card PINs.
 const PINS_TABLE: &str = "cards.pins";
@@ -392,19 +393,47 @@ pub struct CardWork {
     pub clock: crate::clock::SharedClock,
 }
 
+impl CardWork {
+    /// Take the run lease of batch `id` for this instance (see [`claim`]).
+    pub fn claim(&self, id: i64) -> Result<Lease> {
+        claim(
+            &mut *self.db.get()?,
+            id,
+            &self.config.instance(),
+            self.config.cards.lease_s,
+            self.clock.now(),
+        )
+    }
+
+    /// The runner of a batch under `lease`, as configured (workers, serial prefix).
+    pub fn runner<'a>(
+        &'a self,
+        readers: &'a Readers,
+        keygen: Keygen,
+        actor: Actor,
+        lease: &'a Lease,
+    ) -> Runner<'a> {
+        Runner {
+            db: &self.db,
+            ca: &self.ca,
+            key: &self.key,
+            readers,
+            keygen,
+            workers: self.config.cards.workers(),
+            prefix: self.config.instance_prefix,
+            clock: self.clock.as_ref(),
+            actor,
+            lease,
+        }
+    }
+}
+
 /// Start running batch `id` as `actor`: the run lease is taken first (refused with 409
 /// naming the instance that holds it), then the run goes on in a thread of its own and
 /// shows its progress in the batch's card states. A start that fails after the lease was
 /// taken gives it back.
 pub fn start(work: CardWork, actor: Actor, id: i64) -> Result<()> {
-    let now = work.clock.now();
-    let lease = claim(
-        &mut *work.db.get()?,
-        id,
-        &work.config.instance(),
-        work.config.cards.lease_s,
-        now,
-    )?;
+    let lease = work.claim(id)?;
     let release = lease.clone();
     let db = work.db.clone();
     match spawn_run(work, actor, id, lease) {
@@ -422,18 +451,7 @@ fn spawn_run(work: CardWork, actor: Actor, id: i64, lease: Lease) -> Result<()> 
     std::thread::Builder::new()
         .name(format!("batch-{id}"))
         .spawn(move || {
-            let runner = Runner {
-                db: &work.db,
-                ca: &work.ca,
-                key: &work.key,
-                readers: &readers,
-                keygen,
-                workers: work.config.cards.workers(),
-                prefix: work.config.instance_prefix,
-                clock: work.clock.as_ref(),
-                actor: actor.clone(),
-                lease: &lease,
-            };
+            let runner = work.runner(&readers, keygen, actor.clone(), &lease);
             match runner.run(id, &|_| {}) {
                 Ok(s) => tracing::info!(
                     batch = id,

@@ -132,17 +132,7 @@ impl Runner<'_> {
         step(&row.card_number, "certified");
 
         // 5. Write, then read back and compare.
-        let expires_on = chrono::NaiveDate::parse_from_str(&row.expires_on, "%Y-%m-%d")
-            .map_err(|e| Error::Internal(format!("card expiry: {e}")))?;
-        let face = FaceData {
-            card_number: row.card_number.clone(),
-            name_kana: applicant.name_kana.clone(),
-            birth_date: applicant.birth_date,
-            sex: applicant.sex,
-            expires_on,
-        };
-        let face_json =
-            serde_json::to_vec(&face).map_err(|e| Error::Internal(format!("face data: {e}")))?;
+        let face_json = face_json(&row, &applicant)?;
         for c in &certs {
             card.write_certificate(c.purpose, &c.der)?;
         }
@@ -436,7 +426,23 @@ fn profile_of(p: Purpose) -> Profile {
     }
 }
 
-fn spki_of(cert_der: &[u8]) -> Result<Vec<u8>> {
+/// The face data a card carries (number, kana name, birth date, sex, expiry), as written to
+/// it: JSON of [`FaceData`].
+pub(crate) fn face_json(row: &CardRow, applicant: &intake::Applicant) -> Result<Vec<u8>> {
+    let expires_on = chrono::NaiveDate::parse_from_str(&row.expires_on, "%Y-%m-%d")
+        .map_err(|e| Error::Internal(format!("card expiry: {e}")))?;
+    let face = FaceData {
+        card_number: row.card_number.clone(),
+        name_kana: applicant.name_kana.clone(),
+        birth_date: applicant.birth_date,
+        sex: applicant.sex,
+        expires_on,
+    };
+    serde_json::to_vec(&face).map_err(|e| Error::Internal(format!("face data: {e}")))
+}
+
+/// The public key (SubjectPublicKeyInfo, DER) of a certificate.
+pub(crate) fn spki_of(cert_der: &[u8]) -> Result<Vec<u8>> {
     Ok(openssl::x509::X509::from_der(cert_der)?
         .public_key()?
         .public_key_to_der()?)
