@@ -156,16 +156,15 @@ fn main() {
         let t = Instant::now();
         let l = registry.lookup(&mut conn, &q).unwrap();
         if let Some(r) = &l.record {
-            let a = kofu::service::intake::Applicant {
+            let a = kofu::ca::identity::Person {
                 name: q.name.clone(),
                 name_kana: q.name_kana.clone(),
                 birth_date: q.birth_date,
-                sex: r.sex,
+                sex: r.person.sex,
                 address: q.address.clone(),
                 postal_code: "1000001".into(),
-                email: None,
             };
-            std::hint::black_box(kofu::service::verification::compare(&a, r));
+            std::hint::black_box(kofu::service::verification::compare(&a, &r.person));
         }
         times.push(t.elapsed().as_secs_f64() * 1e3);
         if l.status == RegistryStatus::Resident {

@@ -3,10 +3,10 @@
 
 use crate::error::{Error, Result};
 use chrono::NaiveDate;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Sex as recorded in the resident registry; encoded as the ISO 5218 digit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Sex {
     /// ISO 5218 `1`.
@@ -59,9 +59,13 @@ struct RawIdentity {
     address_substitute: Option<String>,
 }
 
-/// A checked identity.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
+/// A person as the registry, an application and a signing certificate all describe them: the
+/// four basic fields (name, address, date of birth, sex) with the kana name and postal code
+/// that travel beside them. The one type for these six fields: [`Identity`],
+/// [`crate::registry::ResidentRecord`] and [`crate::service::intake::Applicant`] each hold one
+/// and add only what is theirs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
     /// Name in kanji (or as registered).
     pub name: String,
     /// Name in full-width katakana.
@@ -74,6 +78,13 @@ pub struct Identity {
     pub address: String,
     /// Postal code, 7 digits.
     pub postal_code: String,
+}
+
+/// A checked identity: the person a holder certificate names, with their municipality.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The six fields.
+    pub person: Person,
     /// 全国地方公共団体コード, 6 digits with check digit.
     pub municipality_code: String,
     /// Characters of the name replaced by substitutes (代替文字), empty when none.
@@ -124,12 +135,14 @@ impl Identity {
         let municipality_code = raw.municipality_code.trim().to_string();
         check_municipality_code(&municipality_code)?;
         Ok(Identity {
-            name: nonempty("name", &raw.name)?,
-            name_kana: nonempty("name_kana", &raw.name_kana)?,
-            birth_date,
-            sex,
-            address: nonempty("address", &raw.address)?,
-            postal_code: postal,
+            person: Person {
+                name: nonempty("name", &raw.name)?,
+                name_kana: nonempty("name_kana", &raw.name_kana)?,
+                birth_date,
+                sex,
+                address: nonempty("address", &raw.address)?,
+                postal_code: postal,
+            },
             municipality_code,
             name_substitute: raw.name_substitute.unwrap_or_default(),
             address_substitute: raw.address_substitute.unwrap_or_default(),

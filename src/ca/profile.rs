@@ -378,13 +378,16 @@ pub fn holder_other_names(cfg: &CaConfig, id: &Identity) -> Result<Vec<GeneralNa
     let arc = cfg.fields_arc()?;
     let utf8 = |s: &str| -> Result<Any> { Ok(Any::encode_from(&Utf8StringRef::new(s)?)?) };
     let printable = |s: &str| -> Result<Any> { Ok(Any::encode_from(&PrintableString::new(s)?)?) };
-    let dob = id.birth_date.format("%Y%m%d").to_string();
+    let dob = id.person.birth_date.format("%Y%m%d").to_string();
     Ok(vec![
-        other_name(CaConfig::child(arc, 1)?, utf8(&id.name)?),
+        other_name(CaConfig::child(arc, 1)?, utf8(&id.person.name)?),
         other_name(CaConfig::child(arc, 2)?, utf8(&id.name_substitute)?),
-        other_name(CaConfig::child(arc, 3)?, printable(id.sex.iso5218())?),
+        other_name(
+            CaConfig::child(arc, 3)?,
+            printable(id.person.sex.iso5218())?,
+        ),
         other_name(CaConfig::child(arc, 4)?, printable(&dob)?),
-        other_name(CaConfig::child(arc, 5)?, utf8(&id.address)?),
+        other_name(CaConfig::child(arc, 5)?, utf8(&id.person.address)?),
         other_name(CaConfig::child(arc, 6)?, utf8(&id.address_substitute)?),
     ])
 }
@@ -519,11 +522,11 @@ pub fn ee_parts(
             let id = req.identity.as_ref().ok_or_else(|| {
                 Error::bad("identity", "holder profiles need the holder's identity")
             })?;
-            let not_after = crate::ca::validity::certificate_not_after(id.birth_date, now);
+            let not_after = crate::ca::validity::certificate_not_after(id.person.birth_date, now);
             if req.profile == Profile::Signing {
-                if !cfg.signing_age_reached(id.birth_date, now) {
+                if !cfg.signing_age_reached(id.person.birth_date, now) {
                     let age = crate::ca::validity::age_on(
-                        id.birth_date,
+                        id.person.birth_date,
                         crate::ca::validity::jst_date(now),
                     );
                     return Err(Error::bad(

@@ -7,7 +7,7 @@ pub mod extract;
 pub mod http;
 pub mod normalize;
 
-use crate::ca::identity::Sex;
+use crate::ca::identity::{Person, Sex};
 use crate::db::DbConn;
 use crate::db::schema::residents;
 use crate::error::{Error, Result};
@@ -76,26 +76,29 @@ pub struct ResidentRecord {
     pub resident_code: String,
     /// Municipality code.
     pub municipality_code: String,
-    /// Name.
-    pub name: String,
-    /// Kana name (full-width katakana).
-    pub name_kana: String,
-    /// Date of birth.
-    pub birth_date: NaiveDate,
-    /// Sex.
-    pub sex: Sex,
-    /// Address.
-    pub address: String,
-    /// Postal code (7 digits).
-    pub postal_code: String,
+    /// The six fields.
+    #[serde(flatten)]
+    pub person: Person,
 }
 
 /// How a [`ResidentRecord`] is sealed at rest: one-letter keys, because a registry holds a
 /// million copies of them (the key names were 40% of every sealed record). Records sealed
 /// with the long names are still read.
-#[derive(Serialize, Deserialize)]
-#[serde(remote = "ResidentRecord")]
-struct SealedForm {
+#[derive(Serialize)]
+struct SealedForm<'a> {
+    c: &'a str,
+    m: &'a str,
+    n: &'a str,
+    k: &'a str,
+    b: NaiveDate,
+    s: Sex,
+    a: &'a str,
+    p: &'a str,
+}
+
+/// [`SealedForm`] read back (long names accepted too).
+#[derive(Deserialize)]
+struct OpenedForm {
     #[serde(rename = "c", alias = "resident_code")]
     resident_code: String,
     #[serde(rename = "m", alias = "municipality_code")]
@@ -119,13 +122,41 @@ pub(crate) struct Sealed<'a>(pub &'a ResidentRecord);
 
 impl Serialize for Sealed<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        SealedForm::serialize(self.0, s)
+        let (r, p) = (self.0, &self.0.person);
+        SealedForm {
+            c: &r.resident_code,
+            m: &r.municipality_code,
+            n: &p.name,
+            k: &p.name_kana,
+            b: p.birth_date,
+            s: p.sex,
+            a: &p.address,
+            p: &p.postal_code,
+        }
+        .serialize(s)
     }
 }
 
 /// A record read back from its sealed form.
-#[derive(Deserialize)]
-pub(crate) struct Opened(#[serde(with = "SealedForm")] pub ResidentRecord);
+pub(crate) struct Opened(pub ResidentRecord);
+
+impl<'de> Deserialize<'de> for Opened {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let f = OpenedForm::deserialize(d)?;
+        Ok(Opened(ResidentRecord {
+            resident_code: f.resident_code,
+            municipality_code: f.municipality_code,
+            person: Person {
+                name: f.name,
+                name_kana: f.name_kana,
+                birth_date: f.birth_date,
+                sex: f.sex,
+                address: f.address,
+                postal_code: f.postal_code,
+            },
+        }))
+    }
+}
 
 /// What the applicant wrote, to look them up.
 #[derive(Debug, Clone)]
@@ -251,18 +282,18 @@ pub fn resident_record(
 pub fn choose(q: &Query, candidates: Vec<(i64, String, ResidentRecord)>) -> Lookup {
     use normalize::{Verdict, compare_address, compare_kana, compare_name};
     let named = |r: &ResidentRecord| {
-        compare_name(&q.name, &r.name) != Verdict::Mismatch
-            || compare_kana(&q.name_kana, &r.name_kana) != Verdict::Mismatch
+        compare_name(&q.name, &r.person.name) != Verdict::Mismatch
+            || compare_kana(&q.name_kana, &r.person.name_kana) != Verdict::Mismatch
     };
     let strong: Vec<_> = candidates
         .iter()
-        .filter(|(_, _, r)| named(r) && r.birth_date == q.birth_date)
+        .filter(|(_, _, r)| named(r) && r.person.birth_date == q.birth_date)
         .collect();
     let pick = if strong.is_empty() {
         let weak: Vec<_> = candidates
             .iter()
             .filter(|(_, _, r)| {
-                named(r) && compare_address(&q.address, &r.address) != Verdict::Mismatch
+                named(r) && compare_address(&q.address, &r.person.address) != Verdict::Mismatch
             })
             .collect();
         weak
@@ -308,12 +339,14 @@ mod tests {
         let rec = ResidentRecord {
             resident_code: "R1".into(),
             municipality_code: "131016".into(),
-            name: "山田 太郎".into(),
-            name_kana: "ヤマダ タロウ".into(),
-            birth_date: NaiveDate::from_ymd_opt(1960, 10, 10).unwrap_or_default(),
-            sex: Sex::Male,
-            address: "東京都千代田区千代田1-1".into(),
-            postal_code: "1000001".into(),
+            person: Person {
+                name: "山田 太郎".into(),
+                name_kana: "ヤマダ タロウ".into(),
+                birth_date: NaiveDate::from_ymd_opt(1960, 10, 10).unwrap_or_default(),
+                sex: Sex::Male,
+                address: "東京都千代田区千代田1-1".into(),
+                postal_code: "1000001".into(),
+            },
         };
         let short = serde_json::to_string(&Sealed(&rec)).unwrap_or_default();
         let long = serde_json::to_string(&rec).unwrap_or_default();

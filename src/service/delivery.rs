@@ -75,9 +75,9 @@ pub fn labels(
         }
         let who = intake::applicant(key, &app)?;
         out.push(MailLabel {
-            postal_code: who.postal_code,
-            address: who.address,
-            name: who.name,
+            postal_code: who.person.postal_code,
+            address: who.person.address,
+            name: who.person.name,
             reference: card.card_number,
         });
     }
@@ -101,9 +101,9 @@ pub fn pin_mailers(
         };
         let who = intake::applicant(key, &app)?;
         out.push(PinMailer {
-            postal_code: who.postal_code,
-            address: who.address,
-            name: who.name,
+            postal_code: who.person.postal_code,
+            address: who.person.address,
+            name: who.person.name,
             card_number: card.card_number,
             auth_pin: pins.auth.clone(),
             sign_pin: pins.sign.clone(),
@@ -129,9 +129,9 @@ pub fn counter_notices(
         }
         let who = intake::applicant(key, &app)?;
         out.push(CounterNotice {
-            postal_code: who.postal_code,
-            address: who.address,
-            name: who.name,
+            postal_code: who.person.postal_code,
+            address: who.person.address,
+            name: who.person.name,
             application: app.reference,
             card_number: card.card_number,
         });
@@ -322,7 +322,7 @@ pub fn record(
                     key,
                     email,
                     crate::mail::Notice::Shipped {
-                        name: who.name.clone(),
+                        name: who.person.name.clone(),
                         reference: app.reference.clone(),
                         tracking: t.clone(),
                     },

@@ -4,7 +4,7 @@
 //! digit. The applicant's data is sealed before it is stored.
 
 use crate::audit::{self, Actor};
-use crate::ca::identity::{Sex, check_municipality_code};
+use crate::ca::identity::{Person, Sex, check_municipality_code};
 use crate::db::DbConn;
 use crate::db::models::application::{ApplicationRow, NewApplicationRow, state};
 use crate::error::{Error, FieldError, Result};
@@ -106,18 +106,9 @@ pub struct ApplicationInput {
 /// The applicant's data as sealed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Applicant {
-    /// Name.
-    pub name: String,
-    /// Kana (full-width katakana).
-    pub name_kana: String,
-    /// Date of birth.
-    pub birth_date: NaiveDate,
-    /// Sex.
-    pub sex: Sex,
-    /// Address.
-    pub address: String,
-    /// Postal code, 7 digits.
-    pub postal_code: String,
+    /// The six fields as the applicant wrote them.
+    #[serde(flatten)]
+    pub person: Person,
     /// Contact e-mail.
     pub email: Option<String>,
 }
@@ -247,12 +238,14 @@ pub fn validate(
             delivery,
             forms: input.forms,
             applicant: Applicant {
-                name: name.into(),
-                name_kana,
-                birth_date,
-                sex,
-                address: address.into(),
-                postal_code,
+                person: Person {
+                    name: name.into(),
+                    name_kana,
+                    birth_date,
+                    sex,
+                    address: address.into(),
+                    postal_code,
+                },
                 email,
             },
         }),
@@ -327,7 +320,7 @@ pub fn create(
                 key,
                 email,
                 crate::mail::Notice::Received {
-                    name: app.applicant.name.clone(),
+                    name: app.applicant.person.name.clone(),
                     reference: reference.clone(),
                     counter: app.delivery == crate::db::models::application::Delivery::Counter,
                 },
@@ -399,12 +392,7 @@ pub fn applicant(key: &DataKey, row: &ApplicationRow) -> Result<Applicant> {
 pub fn identity(key: &DataKey, row: &ApplicationRow) -> Result<crate::ca::identity::Identity> {
     let a = applicant(key, row)?;
     Ok(crate::ca::identity::Identity {
-        name: a.name,
-        name_kana: a.name_kana,
-        birth_date: a.birth_date,
-        sex: a.sex,
-        address: a.address,
-        postal_code: a.postal_code,
+        person: a.person,
         municipality_code: row.municipality_code.clone(),
         name_substitute: String::new(),
         address_substitute: String::new(),

@@ -4,6 +4,7 @@
 //! on another is refused and audited. Every registry view is audited.
 
 use crate::audit;
+use crate::ca::identity::Person;
 use crate::db::DbConn;
 use crate::db::models::application::{ApplicationRow, state};
 use crate::error::{Error, Result};
@@ -11,7 +12,7 @@ use crate::pii::DataKey;
 use crate::registry::normalize::{
     Verdict, compare_address, compare_kana, compare_name, compare_value,
 };
-use crate::registry::{Lookup, Query, Registry, RegistryStatus, ResidentRecord};
+use crate::registry::{Lookup, Query, Registry, RegistryStatus};
 use crate::service::auth::StaffUser;
 use crate::service::intake::{Applicant, applicant};
 use crate::service::users::Role;
@@ -49,8 +50,8 @@ impl Verdicts {
     }
 }
 
-/// Compare the applicant with the registry record.
-pub fn compare(a: &Applicant, r: &ResidentRecord) -> Verdicts {
+/// Compare what the applicant wrote with what the registry records.
+pub fn compare(a: &Person, r: &Person) -> Verdicts {
     Verdicts {
         name: compare_name(&a.name, &r.name),
         name_kana: compare_kana(&a.name_kana, &r.name_kana),
@@ -232,10 +233,10 @@ pub fn check(
     let a = applicant(key, &row)?;
     let q = Query {
         municipality_code: row.municipality_code.clone(),
-        name: a.name.clone(),
-        name_kana: a.name_kana.clone(),
-        birth_date: a.birth_date,
-        address: a.address.clone(),
+        name: a.person.name.clone(),
+        name_kana: a.person.name_kana.clone(),
+        birth_date: a.person.birth_date,
+        address: a.person.address.clone(),
     };
     let lookup = match registry.lookup(conn, &q) {
         Ok(l) => l,
@@ -252,7 +253,10 @@ pub fn check(
         }
         Err(e) => return Err(e),
     };
-    let verdicts = lookup.record.as_ref().map(|r| compare(&a, r));
+    let verdicts = lookup
+        .record
+        .as_ref()
+        .map(|r| compare(&a.person, &r.person));
     let verdicts_json = verdicts.map(|v| serde_json::to_string(&v).unwrap_or_default());
     let resident_key = lookup
         .record

@@ -139,11 +139,11 @@ fn signing_certificate_holds_six_other_names_and_authentication_nothing_personal
             seen.push((on.type_id.to_string(), on.value.value().to_vec()));
         }
         let want: Vec<(String, Vec<u8>)> = vec![
-            (format!("{arc}.1"), id.name.as_bytes().to_vec()),
+            (format!("{arc}.1"), id.person.name.as_bytes().to_vec()),
             (format!("{arc}.2"), Vec::new()),
             (format!("{arc}.3"), b"2".to_vec()),
             (format!("{arc}.4"), b"19840229".to_vec()),
-            (format!("{arc}.5"), id.address.as_bytes().to_vec()),
+            (format!("{arc}.5"), id.person.address.as_bytes().to_vec()),
             (format!("{arc}.6"), Vec::new()),
         ];
         assert_eq!(seen, want);
@@ -154,15 +154,15 @@ fn signing_certificate_holds_six_other_names_and_authentication_nothing_personal
         let hay = &auth.der;
         let contains = |needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
         for needle in [
-            id.name.as_bytes(),
+            id.person.name.as_bytes(),
             "髙橋".as_bytes(),
-            id.name_kana.as_bytes(),
-            id.address.as_bytes(),
+            id.person.name_kana.as_bytes(),
+            id.person.address.as_bytes(),
             "千代田".as_bytes(),
             b"19840229".as_slice(),
             b"840229".as_slice(),
             id.municipality_code.as_bytes(),
-            id.postal_code.as_bytes(),
+            id.person.postal_code.as_bytes(),
         ] {
             assert!(
                 !contains(needle),

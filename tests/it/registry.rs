@@ -190,7 +190,10 @@ fn change_feed_is_applied_once_and_kept_as_events() {
         );
         // The registry now answers with the new facts.
         let moved = lookup(env, "髙橋 一郎", "タカハシ イチロウ", (1960, 10, 10), "");
-        assert_eq!(moved.record.unwrap().address, "東京都千代田区大手町2-2-2");
+        assert_eq!(
+            moved.record.unwrap().person.address,
+            "東京都千代田区大手町2-2-2"
+        );
         let dead = lookup(
             env,
             "佐藤 陽子",
@@ -304,12 +307,14 @@ fn http_connector_speaks_the_protocol_and_reports_outages() {
             record: Some(kofu::registry::ResidentRecord {
                 resident_code: "X1".into(),
                 municipality_code: req.municipality_code.clone(),
-                name: "山田 太郎".into(),
-                name_kana: "ヤマダ　タロウ".into(),
-                birth_date: NaiveDate::from_ymd_opt(1960, 10, 10).unwrap(),
-                sex: kofu::ca::identity::Sex::Male,
-                address: "東京都千代田区千代田一丁目1番".into(),
-                postal_code: "1000001".into(),
+                person: kofu::ca::identity::Person {
+                    name: "山田 太郎".into(),
+                    name_kana: "ヤマダ　タロウ".into(),
+                    birth_date: NaiveDate::from_ymd_opt(1960, 10, 10).unwrap(),
+                    sex: kofu::ca::identity::Sex::Male,
+                    address: "東京都千代田区千代田一丁目1番".into(),
+                    postal_code: "1000001".into(),
+                },
             }),
         };
         (200, serde_json::to_string(&answer).unwrap())
@@ -318,7 +323,10 @@ fn http_connector_speaks_the_protocol_and_reports_outages() {
         HttpRegistry::new(&url, Some("registry-token".into()), Duration::from_secs(2)).unwrap();
     let l = reg.lookup(&mut env.conn(), &query()).unwrap();
     assert_eq!(l.status, RegistryStatus::Resident);
-    assert_eq!(l.record.unwrap().address, "東京都千代田区千代田一丁目1番");
+    assert_eq!(
+        l.record.unwrap().person.address,
+        "東京都千代田区千代田一丁目1番"
+    );
     h.join().unwrap();
 
     // Down: nothing listens.

@@ -569,7 +569,7 @@ fn loss_hold_lift_revoke_and_the_change_feed_as_verifiers_see_them() {
                 .unwrap(),
         )
         .unwrap();
-        assert_eq!(renewed_applicant.address, "東京都千代田区丸の内1-1-1");
+        assert_eq!(renewed_applicant.person.address, "東京都千代田区丸の内1-1-1");
         let (status, v) = server.post(
             &operator,
             &format!("/api/v1/cards/{}/renewal", number(2)),

@@ -114,8 +114,8 @@ pub async fn get(
         .await?;
     let mut v = summary(&row);
     v["applicant"] = serde_json::json!({
-        "name": a.name, "name_kana": a.name_kana, "birth_date": a.birth_date, "birth_date_era": format_era(a.birth_date),
-        "sex": a.sex, "address": a.address, "postal_code": a.postal_code, "email": a.email,
+        "name": a.person.name, "name_kana": a.person.name_kana, "birth_date": a.person.birth_date, "birth_date_era": format_era(a.person.birth_date),
+        "sex": a.person.sex, "address": a.person.address, "postal_code": a.person.postal_code, "email": a.email,
     });
     Ok(HttpResponse::Ok().json(v))
 }
@@ -145,7 +145,7 @@ pub async fn queue(state: web::Data<AppState>, Staff(user): Staff) -> Result<Htt
     Ok(HttpResponse::Ok().json(
         items
             .iter()
-            .map(|(r, a)| serde_json::json!({"id": r.id, "reference": r.reference, "kind": r.kind, "name": a.name, "name_kana": a.name_kana, "created_at": r.created_at}))
+            .map(|(r, a)| serde_json::json!({"id": r.id, "reference": r.reference, "kind": r.kind, "name": a.person.name, "name_kana": a.person.name_kana, "created_at": r.created_at}))
             .collect::<Vec<_>>(),
     ))
 }
@@ -157,9 +157,9 @@ pub fn check_json(c: &Check) -> serde_json::Value {
         "id": c.application.id,
         "reference": c.application.reference,
         "registry_status": c.lookup.status,
-        "applicant": {"name": a.name, "name_kana": a.name_kana, "birth_date": a.birth_date, "sex": a.sex, "address": a.address},
+        "applicant": {"name": a.person.name, "name_kana": a.person.name_kana, "birth_date": a.person.birth_date, "sex": a.person.sex, "address": a.person.address},
         "registry": c.lookup.record.as_ref().map(|r| serde_json::json!({
-            "name": r.name, "name_kana": r.name_kana, "birth_date": r.birth_date, "sex": r.sex, "address": r.address,
+            "name": r.person.name, "name_kana": r.person.name_kana, "birth_date": r.person.birth_date, "sex": r.person.sex, "address": r.person.address,
         })),
         "verdicts": c.verdicts,
         "approvable": c.approvable(),

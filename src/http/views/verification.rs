@@ -43,7 +43,7 @@ pub async fn queue(state: web::Data<AppState>, Staff(user): Staff) -> Result<Htt
         municipality: user.municipality_code.unwrap_or_default(),
         rows: items
             .into_iter()
-            .map(|(r, a)| (r.id, r.reference, r.kind, a.name, a.name_kana))
+            .map(|(r, a)| (r.id, r.reference, r.kind, a.person.name, a.person.name_kana))
             .collect(),
     })
 }
@@ -106,32 +106,32 @@ fn page(
     let rows = vec![
         row(
             "氏名",
-            a.name.clone(),
-            r.map(|r| r.name.clone()),
+            a.person.name.clone(),
+            r.map(|r| r.person.name.clone()),
             v.map(|v| v.name),
         ),
         row(
             "フリガナ",
-            a.name_kana.clone(),
-            r.map(|r| r.name_kana.clone()),
+            a.person.name_kana.clone(),
+            r.map(|r| r.person.name_kana.clone()),
             v.map(|v| v.name_kana),
         ),
         row(
             "生年月日",
-            format_era(a.birth_date),
-            r.map(|r| format_era(r.birth_date)),
+            format_era(a.person.birth_date),
+            r.map(|r| format_era(r.person.birth_date)),
             v.map(|v| v.birth_date),
         ),
         row(
             "性別",
-            a.sex.label_ja().into(),
-            r.map(|r| r.sex.label_ja().into()),
+            a.person.sex.label_ja().into(),
+            r.map(|r| r.person.sex.label_ja().into()),
             v.map(|v| v.sex),
         ),
         row(
             "住所",
-            a.address.clone(),
-            r.map(|r| r.address.clone()),
+            a.person.address.clone(),
+            r.map(|r| r.person.address.clone()),
             v.map(|v| v.address),
         ),
     ];

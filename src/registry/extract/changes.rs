@@ -203,22 +203,22 @@ pub fn apply_changes(
             let mut new = old.clone();
             let mut new_status = RegistryStatus::parse(&status).unwrap_or(RegistryStatus::Resident);
             if let Some(v) = &ch.name {
-                new.name = v.clone();
+                new.person.name = v.clone();
             }
             if let Some(v) = &ch.name_kana {
-                new.name_kana = v.clone();
+                new.person.name_kana = v.clone();
             }
             if let Some(v) = ch.birth_date {
-                new.birth_date = v;
+                new.person.birth_date = v;
             }
             if let Some(v) = ch.sex {
-                new.sex = v;
+                new.person.sex = v;
             }
             if let Some(v) = &ch.address {
-                new.address = v.clone();
+                new.person.address = v.clone();
             }
             if let Some(v) = &ch.postal_code {
-                new.postal_code = v.clone();
+                new.person.postal_code = v.clone();
             }
             match ch.kind {
                 "move_out" => new_status = RegistryStatus::MovedOut,
@@ -227,12 +227,15 @@ pub fn apply_changes(
             }
             // Which facts this event changed, for the revocation work that acts on them.
             let changed: Vec<&str> = [
-                ("name", new.name != old.name),
-                ("name_kana", new.name_kana != old.name_kana),
-                ("birth_date", new.birth_date != old.birth_date),
-                ("sex", new.sex != old.sex),
-                ("address", new.address != old.address),
-                ("postal_code", new.postal_code != old.postal_code),
+                ("name", new.person.name != old.person.name),
+                ("name_kana", new.person.name_kana != old.person.name_kana),
+                ("birth_date", new.person.birth_date != old.person.birth_date),
+                ("sex", new.person.sex != old.person.sex),
+                ("address", new.person.address != old.person.address),
+                (
+                    "postal_code",
+                    new.person.postal_code != old.person.postal_code,
+                ),
                 ("status", new_status.as_str() != status),
             ]
             .into_iter()

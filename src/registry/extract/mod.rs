@@ -16,7 +16,7 @@
 //! then nothing is changed.
 
 use crate::audit::{self, Actor};
-use crate::ca::identity::{Sex, check_municipality_code};
+use crate::ca::identity::{Person, Sex, check_municipality_code};
 use crate::db::DbConn;
 use crate::db::schema::{registry_events, residents};
 use crate::error::{Error, FieldError, Result};
@@ -246,8 +246,8 @@ fn seal_resident(
         municipality_code: rec.municipality_code.clone(),
         resident_key: resident_key(key, &rec.municipality_code, &rec.resident_code),
         status: status.as_str().into(),
-        dob_key: dob_key(key, &rec.municipality_code, rec.birth_date),
-        name_key: name_key(key, &rec.municipality_code, &rec.name),
+        dob_key: dob_key(key, &rec.municipality_code, rec.person.birth_date),
+        name_key: name_key(key, &rec.municipality_code, &rec.person.name),
         pii: sealer.seal_json(RESIDENTS_TABLE, &super::Sealed(rec))?,
         updated_at: now,
     })
@@ -337,12 +337,14 @@ fn check_extract_row(
             ResidentRecord {
                 resident_code,
                 municipality_code: muni,
-                name,
-                name_kana,
-                birth_date,
-                sex,
-                address,
-                postal_code,
+                person: Person {
+                    name,
+                    name_kana,
+                    birth_date,
+                    sex,
+                    address,
+                    postal_code,
+                },
             },
             status,
         )),

@@ -31,10 +31,10 @@ pub fn allocate(
     })?;
     let applicant = intake::applicant(key, app)?;
     let signing =
-        validity::age_on(applicant.birth_date, validity::jst_date(now)) >= signing_min_age;
+        validity::age_on(applicant.person.birth_date, validity::jst_date(now)) >= signing_min_age;
     let pins = Pins::generate(signing)?;
     let sealed = key.seal_json(PINS_TABLE, &pins)?;
-    let expires_on = validity::card_expiry(applicant.birth_date, now)
+    let expires_on = validity::card_expiry(applicant.person.birth_date, now)
         .format("%Y-%m-%d")
         .to_string();
     let now_s = now.timestamp();

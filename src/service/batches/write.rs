@@ -15,7 +15,7 @@ impl Runner<'_> {
         let signing = self
             .ca
             .config
-            .signing_age_reached(applicant.birth_date, now);
+            .signing_age_reached(applicant.person.birth_date, now);
         let mut db = self.db;
 
         // 1. Card number and PINs, recorded before the card is touched.
@@ -217,7 +217,7 @@ impl Runner<'_> {
                         self.key,
                         email,
                         crate::mail::Notice::CounterReady {
-                            name: applicant.name.clone(),
+                            name: applicant.person.name.clone(),
                             reference: app.reference.clone(),
                         },
                         now,
@@ -433,9 +433,9 @@ pub(crate) fn face_json(row: &CardRow, applicant: &intake::Applicant) -> Result<
         .map_err(|e| Error::Internal(format!("card expiry: {e}")))?;
     let face = FaceData {
         card_number: row.card_number.clone(),
-        name_kana: applicant.name_kana.clone(),
-        birth_date: applicant.birth_date,
-        sex: applicant.sex,
+        name_kana: applicant.person.name_kana.clone(),
+        birth_date: applicant.person.birth_date,
+        sex: applicant.person.sex,
         expires_on,
     };
     serde_json::to_vec(&face).map_err(|e| Error::Internal(format!("face data: {e}")))

@@ -34,15 +34,15 @@ pub fn check_answers(
     let holder = crate::service::intake::applicant(key, &app)?;
     let mut asked = Vec::new();
     if let Some(k) = &answers.name_kana {
-        let ok = crate::jp::kana::key(k) == crate::jp::kana::key(&holder.name_kana);
+        let ok = crate::jp::kana::key(k) == crate::jp::kana::key(&holder.person.name_kana);
         asked.push(("name_kana", ok));
     }
     if let Some(d) = &answers.birth_date {
-        let ok = crate::jp::era::parse(d).is_ok_and(|d| d == holder.birth_date);
+        let ok = crate::jp::era::parse(d).is_ok_and(|d| d == holder.person.birth_date);
         asked.push(("birth_date", ok));
     }
     if let Some(p) = &answers.postal_code {
-        let ok = crate::jp::postal_code(p).is_ok_and(|p| p == holder.postal_code);
+        let ok = crate::jp::postal_code(p).is_ok_and(|p| p == holder.person.postal_code);
         asked.push(("postal_code", ok));
     }
     let text = asked

@@ -114,12 +114,7 @@ fn renewal_from_registry(
         .ok_or_else(|| Error::Internal("follow-up application vanished".into()))?;
     let old = crate::service::intake::applicant(key, &app)?;
     let applicant = crate::service::intake::Applicant {
-        name: record.name,
-        name_kana: record.name_kana,
-        birth_date: record.birth_date,
-        sex: record.sex,
-        address: record.address,
-        postal_code: record.postal_code,
+        person: record.person,
         email: old.email,
     };
     let sealed = key.seal_json(crate::service::intake::APPLICATIONS_TABLE, &applicant)?;

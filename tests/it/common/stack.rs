@@ -381,7 +381,7 @@ pub fn adults(env: &Env, cards: &[CardRow]) -> Vec<bool> {
             .unwrap()
             .unwrap();
             let who = intake::applicant(&data_key(), &app).unwrap();
-            who.birth_date.format("%Y").to_string() != "2014"
+            who.person.birth_date.format("%Y").to_string() != "2014"
         })
         .collect()
 }
@@ -545,12 +545,12 @@ pub fn card_being_written(env: &Env, identity: &kofu::ca::identity::Identity) ->
     let orderer = staff(env, &format!("ord-{tag}"));
     let input = ApplicationInput {
         kind: "new".into(),
-        name: identity.name.clone(),
-        name_kana: identity.name_kana.clone(),
-        birth_date: identity.birth_date.format("%Y-%m-%d").to_string(),
-        sex: identity.sex.iso5218().into(),
-        address: identity.address.clone(),
-        postal_code: identity.postal_code.clone(),
+        name: identity.person.name.clone(),
+        name_kana: identity.person.name_kana.clone(),
+        birth_date: identity.person.birth_date.format("%Y-%m-%d").to_string(),
+        sex: identity.person.sex.iso5218().into(),
+        address: identity.person.address.clone(),
+        postal_code: identity.person.postal_code.clone(),
         municipality_code: identity.municipality_code.clone(),
         delivery: "mail".into(),
         email: None,
