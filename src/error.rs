@@ -155,19 +155,57 @@ impl Error {
         }
     }
 
+    /// What kind of failure this is: the one list from which the HTTP status
+    /// (`http::error::status`) and [`Error::is_client_error`] both follow.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Error::BadInput { .. } | Error::Lint { .. } | Error::Invalid(_) => Kind::Input,
+            Error::Unauthenticated | Error::Expired(_) => Kind::Unauthenticated,
+            Error::Forbidden(_)
+            | Error::OtherMunicipality(_)
+            | Error::Csrf(_)
+            | Error::PasswordChange(_)
+            | Error::SeparationOfDuties(_) => Kind::Forbidden,
+            Error::NotFound(_) => Kind::NotFound,
+            Error::Conflict(_) | Error::Changed(_) | Error::Running(_) | Error::Duplicate(_) => {
+                Kind::Conflict
+            }
+            Error::Locked(_) | Error::RateLimited { .. } => Kind::TooMany,
+            Error::Unavailable(_) => Kind::Unavailable,
+            Error::Config(_)
+            | Error::Db(_)
+            | Error::Crypto(_)
+            | Error::Io(_)
+            | Error::AuditBroken { .. }
+            | Error::Internal(_) => Kind::Ours,
+        }
+    }
+
     /// Whether the error is the caller's (HTTP 4xx): shown to the user, nothing changed.
     pub fn is_client_error(&self) -> bool {
-        !matches!(
-            self,
-            Error::Config(_)
-                | Error::Db(_)
-                | Error::Crypto(_)
-                | Error::Io(_)
-                | Error::Unavailable(_)
-                | Error::AuditBroken { .. }
-                | Error::Internal(_)
-        )
+        !matches!(self.kind(), Kind::Unavailable | Kind::Ours)
     }
+}
+
+/// The kinds of [`Error`], one per answer a caller gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A field, line or lint rule is wrong.
+    Input,
+    /// No credential, or one not accepted.
+    Unauthenticated,
+    /// The user may not do this.
+    Forbidden,
+    /// No such record.
+    NotFound,
+    /// Not from this state, changed meanwhile, already running or already there.
+    Conflict,
+    /// Too many attempts or requests.
+    TooMany,
+    /// An outside system did not answer.
+    Unavailable,
+    /// Our fault: configuration, database, crypto, I/O, audit chain, anything else.
+    Ours,
 }
 
 /// Every code [`Error::code`] gives, with what it means and what to do: the table in README

@@ -2,34 +2,21 @@
 //! is wrong (and the field), server errors carry only the code and a request id, never the
 //! cause (which goes to the log).
 
-use crate::error::{Error, FieldError};
+use crate::error::{Error, FieldError, Kind};
 use actix_web::{HttpResponse, ResponseError, http::StatusCode};
 use serde::Serialize;
 
 /// The HTTP status of an error.
 pub fn status(e: &Error) -> StatusCode {
-    match e {
-        Error::BadInput { .. } | Error::Lint { .. } | Error::Invalid(_) => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
-        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        Error::Unauthenticated | Error::Expired(_) => StatusCode::UNAUTHORIZED,
-        Error::Forbidden(_)
-        | Error::OtherMunicipality(_)
-        | Error::Csrf(_)
-        | Error::PasswordChange(_)
-        | Error::SeparationOfDuties(_) => StatusCode::FORBIDDEN,
-        Error::NotFound(_) => StatusCode::NOT_FOUND,
-        Error::Conflict(_) | Error::Changed(_) | Error::Running(_) | Error::Duplicate(_) => {
-            StatusCode::CONFLICT
-        }
-        Error::Locked(_) | Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-        Error::Config(_)
-        | Error::Db(_)
-        | Error::Crypto(_)
-        | Error::Io(_)
-        | Error::AuditBroken { .. }
-        | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    match e.kind() {
+        Kind::Input => StatusCode::UNPROCESSABLE_ENTITY,
+        Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Kind::Forbidden => StatusCode::FORBIDDEN,
+        Kind::NotFound => StatusCode::NOT_FOUND,
+        Kind::Conflict => StatusCode::CONFLICT,
+        Kind::TooMany => StatusCode::TOO_MANY_REQUESTS,
+        Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Kind::Ours => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -11,66 +11,7 @@ use chrono::{DateTime, Utc};
 use diesel::Connection;
 use serde::Serialize;
 
-/// Staff roles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Consortium office staff.
-    Office,
-    /// Municipal resident-affairs clerk, scoped to one municipality.
-    Clerk,
-    /// Card issuance operator.
-    Operator,
-    /// Call-centre staff.
-    Callcenter,
-    /// Auditor.
-    Auditor,
-    /// System administrator.
-    Admin,
-}
-
-impl Role {
-    /// Every role.
-    pub const ALL: [Role; 6] = [
-        Role::Office,
-        Role::Clerk,
-        Role::Operator,
-        Role::Callcenter,
-        Role::Auditor,
-        Role::Admin,
-    ];
-
-    /// Stable name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Office => "office",
-            Role::Clerk => "clerk",
-            Role::Operator => "operator",
-            Role::Callcenter => "callcenter",
-            Role::Auditor => "auditor",
-            Role::Admin => "admin",
-        }
-    }
-
-    /// Japanese label for the UI.
-    pub fn label_ja(self) -> &'static str {
-        match self {
-            Role::Office => "協議会事務局",
-            Role::Clerk => "市区町村窓口",
-            Role::Operator => "発行オペレーター",
-            Role::Callcenter => "コールセンター",
-            Role::Auditor => "監査担当",
-            Role::Admin => "システム管理者",
-        }
-    }
-
-    /// Parse a stable name.
-    pub fn parse(s: &str) -> Result<Self> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
-            Error::bad("role", format!("unknown role {s:?}; roles: office, clerk, operator, callcenter, auditor, admin"))
-        })
-    }
-}
+pub use crate::db::models::user::Role;
 
 /// Hash a password with argon2id (default parameters: 19 MiB, 2 passes).
 pub fn hash_password(password: &str) -> Result<String> {

@@ -14,7 +14,7 @@
 
 use crate::audit;
 use crate::ca::crl::Reason;
-use crate::ca::profile::CaName;
+use crate::ca::profile::{CaName, Profile};
 use crate::ca::serial::Serial;
 use crate::db::DbConn;
 use crate::db::schema::{certificate_links, certificates, verifier_serials};
@@ -120,7 +120,7 @@ pub fn register(
             let rows: Vec<(i64, String, Option<i64>)> = certificates::table
                 .filter(certificates::serial.eq_any(part.iter().copied()))
                 .filter(certificates::issuer.eq(CaName::Signing.as_str()))
-                .filter(certificates::profile.eq("signing"))
+                .filter(certificates::profile.eq(Profile::Signing.as_str()))
                 .filter(certificates::state.eq(crate::db::models::ca::CertState::Issued.as_str()))
                 .filter(certificates::card_id.is_not_null())
                 .select((
@@ -295,7 +295,7 @@ fn authentication_of(conn: &mut DbConn, cards: &[i64]) -> Result<HashMap<i64, i6
     for part in cards.chunks(CHUNK) {
         let rows: Vec<(i64, Option<i64>)> = certificates::table
             .filter(certificates::card_id.eq_any(part))
-            .filter(certificates::profile.eq("authentication"))
+            .filter(certificates::profile.eq(Profile::Authentication.as_str()))
             .filter(certificates::state.eq(crate::db::models::ca::CertState::Issued.as_str()))
             .select((certificates::id, certificates::card_id))
             .order(certificates::id.asc())

@@ -468,7 +468,7 @@ fn system_user(conn: &mut DbConn, now: i64) -> Result<i64> {
     Ok(diesel::insert_into(users::table)
         .values((
             users::username.eq(NAME),
-            users::role.eq("office"),
+            users::role.eq(crate::service::users::Role::Office.as_str()),
             users::password_hash.eq("!"),
             users::must_change_password.eq(false),
             users::disabled.eq(true),
