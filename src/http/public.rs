@@ -107,9 +107,9 @@ async fn ocsp_answer(state: &AppState, ca: &str, body: Vec<u8>) -> Result<HttpRe
         .ocsp
         .clone()
         .ok_or_else(|| Error::Unavailable("the OCSP responder is not running".into()))?;
-    if CaName::parse(ca).is_err() {
+    let Ok(ca) = CaName::parse(ca) else {
         return Err(Error::NotFound(format!("no OCSP responder for {ca:?}")));
-    }
+    };
     use crate::service::ocsp::Answered;
     let now = state.clock.now();
     let count = |how: Answered| {
@@ -120,12 +120,12 @@ async fn ocsp_answer(state: &AppState, ca: &str, body: Vec<u8>) -> Result<HttpRe
         };
         state.metrics.ocsp[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     };
-    if let Some(hit) = ocsp.cached(&body, now) {
+    if let Some(hit) = ocsp.cached(ca, &body, now) {
         count(Answered::Cached);
         return Ok(ocsp_reply(hit));
     }
     let (der, how) = state
-        .with_conn(move |c| ocsp.answer(c, &body, now))
+        .with_conn(move |c| ocsp.answer(c, ca, &body, now))
         .await
         .unwrap_or_else(|e| {
             tracing::warn!(error = %e, "OCSP answer failed");

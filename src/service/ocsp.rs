@@ -194,40 +194,42 @@ impl OcspService {
         Ok(())
     }
 
-    fn responder_for(&self, ids: &[CertId]) -> Result<Option<Arc<CaResponder>>> {
+    /// The responder of `ca`, when every certificate asked about is `ca`'s: a responder
+    /// answers only for its own CA (a request for another CA's certificate, or for two CAs
+    /// at once, is `unauthorized`), so a verifier granted one CA cannot learn another's
+    /// statuses by posting to the responder it may use.
+    fn responder_for(&self, ca: CaName, ids: &[CertId]) -> Result<Option<Arc<CaResponder>>> {
         let responders = self.responders.read().map_err(lock_err)?;
-        let mut found: Option<Arc<CaResponder>> = None;
-        for id in ids {
-            let r = responders.iter().find(|r| {
-                r.hashes
-                    .iter()
-                    .any(|(h, n, k)| *h == id.hash && *n == id.name_hash && *k == id.key_hash)
-            });
-            match (r, &found) {
-                (None, _) => return Ok(None),
-                (Some(r), Some(f)) if r.ca != f.ca => return Ok(None),
-                (Some(r), _) => found = Some(Arc::clone(r)),
-            }
-        }
-        Ok(found)
+        let Some(r) = responders.iter().find(|r| r.ca == ca) else {
+            return Ok(None);
+        };
+        let ours = |id: &CertId| {
+            r.hashes
+                .iter()
+                .any(|(h, n, k)| *h == id.hash && *n == id.name_hash && *k == id.key_hash)
+        };
+        Ok((!ids.is_empty() && ids.iter().all(ours)).then(|| Arc::clone(r)))
     }
 
-    /// Answer from the cache without touching the database, when possible.
-    pub fn cached(&self, body: &[u8], now: DateTime<Utc>) -> Option<Bytes> {
+    /// Answer from the cache without touching the database, when possible: only with a
+    /// response `ca`'s responder signed.
+    pub fn cached(&self, ca: CaName, body: &[u8], now: DateTime<Utc>) -> Option<Bytes> {
         let req = ocsp::parse_request(body).ok()?;
         if req.nonce.is_some() || req.ids.len() != 1 {
             return None;
         }
         let cache = self.cache.read().ok()?;
         let hit = cache.get(&req.ids[0].raw)?;
-        (now.timestamp() - hit.produced_at < self.refresh_s).then(|| hit.der.clone())
+        (hit.ca == ca && now.timestamp() - hit.produced_at < self.refresh_s)
+            .then(|| hit.der.clone())
     }
 
-    /// Answer a request (DER body), reading statuses from the database and signing. Callers
-    /// try [`OcspService::cached`] first, which needs no database.
+    /// Answer a request (DER body) to `ca`'s responder, reading statuses from the database
+    /// and signing. Callers try [`OcspService::cached`] first, which needs no database.
     pub fn answer(
         &self,
         conn: &mut DbConn,
+        ca: CaName,
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<(Bytes, Answered)> {
@@ -240,7 +242,7 @@ impl OcspService {
                 ));
             }
         };
-        let Some(responder) = self.responder_for(&req.ids)? else {
+        let Some(responder) = self.responder_for(ca, &req.ids)? else {
             return Ok((
                 Bytes::from(error_response(ErrorStatus::Unauthorized)),
                 Answered::Error,

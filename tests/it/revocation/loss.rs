@@ -179,6 +179,23 @@ fn ocsp_answers_each_kind_of_request(s: &LossScene) {
     assert!(unknown.contains(": unknown"), "{unknown}");
     let foreign = server.ocsp(env, root, root, "signing", &["-serial", "0x01"]);
     assert!(foreign.contains("unauthorized"), "{foreign}");
+    // A responder answers only for its own CA: an authentication certificate asked of the
+    // signing responder is not answered (nor is the answer the other responder signed).
+    let auth = pems[2].1.to_str().unwrap();
+    let right = server.ocsp(
+        env,
+        authentication,
+        root,
+        "authentication",
+        &["-cert", auth, "-no_nonce"],
+    );
+    assert!(right.contains(": good"), "{right}");
+    for nonce in [&[][..], &["-no_nonce"][..]] {
+        let args = [&["-cert", auth][..], nonce].concat();
+        let wrong = server.ocsp(env, authentication, root, "signing", &args);
+        assert!(wrong.contains("unauthorized"), "{wrong}");
+        assert!(!wrong.contains(": good"), "{wrong}");
+    }
     let mut resp = server
         .agent
         .post(&format!("{}/ocsp/signing", server.base))
