@@ -2,6 +2,12 @@
 //! Japanese era dates (昭和35年10月10日, S35.10.10, 令和元年5月1日, ㍼35年, 全角 digits, kanji
 //! numerals). An era date must fall inside its era: 平成31年5月1日 and 昭和64年1月8日 do not
 //! exist. Dates are shown back in era form.
+//!
+//! The boundaries are the official ones: 大正 began on 1912-07-30 and 昭和 on 1926-12-25,
+//! the days the emperors died, so those days are the old era's last day too (明治45年7月30日
+//! and 大正15年12月25日 are dates, and are the same days as 大正元年7月30日 and 昭和元年12月25日);
+//! 平成 began the day after 昭和's last (1989-01-07/08), and 令和 on 2019-05-01 after 平成's
+//! last day 2019-04-30. A date on a shared day is shown in the new era.
 
 use crate::jp::{fold, kanji_number};
 use chrono::{Datelike, NaiveDate};
@@ -35,14 +41,14 @@ const ERAS: [EraSpec; 5] = [
         name: "明治",
         letter: 'M',
         first: (1868, 10, 23),
-        last: Some((1912, 7, 29)),
+        last: Some((1912, 7, 30)),
     },
     EraSpec {
         era: Era::Taisho,
         name: "大正",
         letter: 'T',
         first: (1912, 7, 30),
-        last: Some((1926, 12, 24)),
+        last: Some((1926, 12, 25)),
     },
     EraSpec {
         era: Era::Showa,
@@ -131,11 +137,16 @@ pub fn parse(input: &str) -> Result<NaiveDate, String> {
             if let Some(last) = spec.last.map(ymd)
                 && date > last
             {
+                let next = ERAS
+                    .iter()
+                    .find(|n| ymd(n.first) > ymd(spec.first))
+                    .unwrap_or(spec);
                 return Err(format!(
-                    "{input:?} はありません：{}は{}で終わり、翌日は{}です",
+                    "{input:?} はありません：{}は{}で終わり、{}は{}に始まりました",
                     spec.name,
-                    format_era(last),
-                    format_era(last.succ_opt().unwrap_or(last))
+                    format_in(spec, last),
+                    next.name,
+                    format_in(next, ymd(next.first))
                 ));
             }
             Ok(date)
@@ -177,18 +188,20 @@ pub fn era_of(date: NaiveDate) -> Option<Era> {
 /// A date in era form: 昭和35年10月10日, 令和元年5月1日; ISO before Meiji.
 pub fn format_era(date: NaiveDate) -> String {
     match era_of(date) {
-        Some(era) => {
-            let spec = spec_of(era);
-            let n = date.year() - spec.first.0 + 1;
-            let year = if n == 1 {
-                "元".to_string()
-            } else {
-                n.to_string()
-            };
-            format!("{}{}年{}月{}日", spec.name, year, date.month(), date.day())
-        }
+        Some(era) => format_in(spec_of(era), date),
         None => date.format("%Y-%m-%d").to_string(),
     }
+}
+
+/// A date written in one era (the last day of an era that shares it with the next).
+fn format_in(spec: &EraSpec, date: NaiveDate) -> String {
+    let n = date.year() - spec.first.0 + 1;
+    let year = if n == 1 {
+        "元".to_string()
+    } else {
+        n.to_string()
+    };
+    format!("{}{}年{}月{}日", spec.name, year, date.month(), date.day())
 }
 
 #[cfg(test)]
@@ -226,6 +239,12 @@ mod tests {
             ("昭和元年12月25日", d(1926, 12, 25)),
             ("明治45年7月29日", d(1912, 7, 29)),
             ("大正元年7月30日", d(1912, 7, 30)),
+            // The days of 1912 and 1926 that belong to both eras.
+            ("明治45年7月30日", d(1912, 7, 30)),
+            ("M45.7.30", d(1912, 7, 30)),
+            ("大正15年12月25日", d(1926, 12, 25)),
+            ("T15.12.25", d(1926, 12, 25)),
+            ("明治元年10月23日", d(1868, 10, 23)),
             ("平成12年2月29日", d(2000, 2, 29)),
         ];
         for (s, want) in cases {
@@ -236,11 +255,14 @@ mod tests {
     #[test]
     fn refused() {
         for s in [
-            "平成31年5月1日",  // already 令和
-            "令和元年4月30日", // still 平成
-            "昭和64年1月8日",  // already 平成
-            "平成元年1月7日",  // still 昭和
-            "大正15年12月25日",
+            "平成31年5月1日",   // already 令和
+            "令和元年4月30日",  // still 平成
+            "昭和64年1月8日",   // already 平成
+            "平成元年1月7日",   // still 昭和
+            "大正15年12月26日", // already 昭和 only
+            "昭和元年12月24日", // still 大正
+            "明治45年7月31日",  // already 大正 only
+            "大正元年7月29日",  // still 明治
             "昭和0年1月1日",
             "平成11年2月29日", // 1999 is not a leap year
             "2023-02-29",
@@ -258,11 +280,18 @@ mod tests {
                 parse(s)
             );
         }
-        assert!(
-            parse("平成31年5月1日")
-                .unwrap_err()
-                .contains("令和元年5月1日")
-        );
+        // The message names the era's real last day and the next era's first, in their
+        // own eras.
+        let cases = [
+            ("平成31年5月1日", "平成31年4月30日", "令和元年5月1日"),
+            ("昭和64年1月8日", "昭和64年1月7日", "平成元年1月8日"),
+            ("大正15年12月26日", "大正15年12月25日", "昭和元年12月25日"),
+            ("明治45年7月31日", "明治45年7月30日", "大正元年7月30日"),
+        ];
+        for (s, last, first) in cases {
+            let e = parse(s).unwrap_err();
+            assert!(e.contains(last) && e.contains(first), "{s}: {e}");
+        }
     }
 
     #[test]
@@ -272,6 +301,10 @@ mod tests {
         assert_eq!(format_era(d(2019, 4, 30)), "平成31年4月30日");
         assert_eq!(format_era(d(1989, 1, 7)), "昭和64年1月7日");
         assert_eq!(format_era(d(1989, 1, 8)), "平成元年1月8日");
+        assert_eq!(format_era(d(1912, 7, 30)), "大正元年7月30日");
+        assert_eq!(format_era(d(1912, 7, 29)), "明治45年7月29日");
+        assert_eq!(format_era(d(1926, 12, 25)), "昭和元年12月25日");
+        assert_eq!(format_era(d(1926, 12, 24)), "大正15年12月24日");
         assert_eq!(format_era(d(2026, 11, 21)), "令和8年11月21日");
         for s in ["S35.10.10", "令和元年5月1日", "H31.4.30"] {
             assert_eq!(
