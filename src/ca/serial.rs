@@ -21,12 +21,33 @@ impl Serial {
     /// Parse hex (as stored and shown); accepts upper or lower case, optional colons.
     pub fn from_hex(s: &str) -> Result<Self> {
         let clean: String = s.chars().filter(|c| *c != ':').collect();
-        let b = hex::decode(&clean)
-            .map_err(|_| Error::bad("serial", format!("{s:?} is not hexadecimal")))?;
-        if b.is_empty() || b.len() > 20 || b[0] & 0x80 != 0 {
+        if let Some((i, c)) = clean.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
             return Err(Error::bad(
                 "serial",
-                "must be a positive number of at most 20 octets",
+                format!("{c:?} at position {} is not a hexadecimal digit", i + 1),
+            ));
+        }
+        let digits = clean.len();
+        if digits % 2 == 1 {
+            return Err(Error::bad(
+                "serial",
+                format!(
+                    "has {digits} hexadecimal digits; a serial is whole octets, an even number \
+                     of digits (kofu's have 32)"
+                ),
+            ));
+        }
+        let b = hex::decode(&clean).map_err(|e| Error::bad("serial", e.to_string()))?;
+        if b.is_empty() || b.len() > 20 {
+            return Err(Error::bad(
+                "serial",
+                format!("has {} octets; a serial has 1 to 20", b.len()),
+            ));
+        }
+        if b[0] & 0x80 != 0 {
+            return Err(Error::bad(
+                "serial",
+                "starts with a set high bit, which would make it negative",
             ));
         }
         Ok(Serial(b))
@@ -60,6 +81,21 @@ mod tests {
         assert_eq!(s.prefix(), Some(0x00ff));
         assert_eq!(Serial::from_hex(&s.to_hex())?, s);
         assert!(Serial::from_hex("80").is_err());
+        // Each wrong shape says what is wrong with it.
+        let said = |s: &str| Serial::from_hex(s).unwrap_err().to_string();
+        let odd = format!("{}0", s.to_hex());
+        assert!(
+            said(&odd).contains("has 33 hexadecimal digits"),
+            "{}",
+            said(&odd)
+        );
+        assert!(
+            said("01XY").contains("'X' at position 3"),
+            "{}",
+            said("01XY")
+        );
+        assert!(said(&"01".repeat(21)).contains("has 21 octets"));
+        assert!(said("").contains("has 0 octets"));
         Ok(())
     }
 }
