@@ -28,6 +28,9 @@ fn a_batch_of_20_cards_is_written_and_reads_back() {
             "{}",
             String::from_utf8_lossy(&out.stdout)
         );
+        // A clean run logs no errors (cryptoki's complaints about vendor mechanisms included).
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("ERROR"), "{stderr}");
         let cards = cards_of(env, batch);
         assert_eq!(cards.len(), 20);
         let numbers: std::collections::BTreeSet<&str> =
