@@ -53,16 +53,25 @@ pub fn ca_init(cfg: &Config) -> Result<()> {
 }
 
 fn read_file(path: &Path, field: &str) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| Error::bad(field, format!("cannot read {}: {e}", path.display())))?;
-    if meta.len() > 1024 * 1024 {
+    use std::io::Read;
+    const LIMIT: u64 = 1024 * 1024;
+    let cannot =
+        |e: std::io::Error| Error::bad(field, format!("cannot read {}: {e}", path.display()));
+    // Read at most one byte past the limit: a device or pipe (`/dev/zero`) has no length to
+    // check beforehand.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(cannot)?
+        .take(LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > LIMIT {
         return Err(Error::bad(
             field,
             format!("{} is larger than 1 MiB", path.display()),
         ));
     }
-    std::fs::read(path)
-        .map_err(|e| Error::bad(field, format!("cannot read {}: {e}", path.display())))
+    Ok(bytes)
 }
 
 /// `kofu ca issue`: an infrastructure certificate, printed as PEM. Every input is checked
@@ -316,7 +325,7 @@ pub fn audit_verify(cfg: &Config) -> Result<()> {
 /// keys are files) and a first administrator, printing the one-time password.
 fn bootstrap(cfg: &mut Config, pool: &DbPool) -> Result<()> {
     let mut conn = pool.get()?;
-    let generated = cfg.data_dir.join("ca-passphrase");
+    let generated = cfg.generated_ca_passphrase_file();
     if cfg.ca_key_backend == KeyBackend::File && cfg.ca_passphrase()?.is_none() {
         if !generated.exists() {
             std::fs::create_dir_all(&cfg.data_dir)?;
@@ -329,7 +338,7 @@ fn bootstrap(cfg: &mut Config, pool: &DbPool) -> Result<()> {
         cfg.ca_passphrase_file = Some(generated);
     }
     if cfg.data_key()?.is_none() {
-        let generated = cfg.data_dir.join("data-key");
+        let generated = cfg.generated_data_key_file();
         if !generated.exists() {
             std::fs::create_dir_all(&cfg.data_dir)?;
             crate::ca::signer::write_private(

@@ -583,12 +583,30 @@ impl Config {
             .unwrap_or(self.public_base_url.starts_with("https://"))
     }
 
-    /// The personal-data key: `KOFU_DATA_KEY`, else the configured file; None if neither.
+    /// The personal-data key file the first start of `kofu serve` generates when none is
+    /// configured.
+    pub fn generated_data_key_file(&self) -> PathBuf {
+        self.data_dir.join("data-key")
+    }
+
+    /// The CA key passphrase file the first start generates when none is configured.
+    pub fn generated_ca_passphrase_file(&self) -> PathBuf {
+        self.data_dir.join("ca-passphrase")
+    }
+
+    /// The personal-data key: `KOFU_DATA_KEY`, else the configured file, else the file the
+    /// first start generated in the data directory (so the CLI on the same data directory
+    /// finds what `kofu serve` made); None if none of these.
     pub fn data_key(&self) -> Result<Option<crate::pii::DataKey>> {
         if let Some(k) = &self.data_key {
             return crate::pii::DataKey::from_hex(k.expose()).map(Some);
         }
-        match &self.data_key_file {
+        let generated = self.generated_data_key_file();
+        let file = self
+            .data_key_file
+            .as_ref()
+            .or(generated.exists().then_some(&generated));
+        match file {
             Some(f) => {
                 let s = std::fs::read_to_string(f)
                     .map_err(|e| Error::Config(format!("data_key_file {}: {e}", f.display())))?;
@@ -602,17 +620,25 @@ impl Config {
     pub fn require_data_key(&self) -> Result<crate::pii::DataKey> {
         self.data_key()?.ok_or_else(|| {
             Error::Config(
-                "no personal-data key: set KOFU_DATA_KEY or data_key_file (64 hex digits)".into(),
+                "no personal-data key: set KOFU_DATA_KEY or data_key_file (64 hex digits), or \
+                 start `kofu serve` once on this data directory to generate one"
+                    .into(),
             )
         })
     }
 
-    /// The CA key passphrase: the configured environment variable, else the configured file.
+    /// The CA key passphrase: the configured environment variable, else the configured file,
+    /// else the file the first start generated in the data directory.
     pub fn ca_passphrase(&self) -> Result<Option<Secret<String>>> {
         if let Some(p) = &self.ca_passphrase {
             return Ok(Some(p.clone()));
         }
-        match &self.ca_passphrase_file {
+        let generated = self.generated_ca_passphrase_file();
+        let file = self
+            .ca_passphrase_file
+            .as_ref()
+            .or(generated.exists().then_some(&generated));
+        match file {
             Some(f) => {
                 let s = std::fs::read_to_string(f).map_err(|e| {
                     Error::Config(format!("ca_passphrase_file {}: {e}", f.display()))
@@ -627,56 +653,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: std::collections::HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| map.get(k).cloned()
-    }
-
-    #[test]
-    fn environment_overlay_and_passphrase_variable() -> Result<()> {
-        let mut c = Config::default();
-        c.apply_env(env(&[
-            ("KOFU_DATA_DIR", "/srv/kofu"),
-            ("KOFU_CA_PASSPHRASE", "from default var"),
-        ]))?;
-        assert_eq!(c.database_url(), "/srv/kofu/kofu.db");
-        assert_eq!(
-            c.ca_passphrase()?.map(|s| s.expose().clone()),
-            Some("from default var".into())
-        );
-
-        let mut c = Config::default();
-        c.apply_env(env(&[
-            ("KOFU_CA_PASSPHRASE_ENV", "CA_PW"),
-            ("CA_PW", "named"),
-            ("KOFU_CA_PASSPHRASE", "ignored"),
-        ]))?;
-        assert_eq!(
-            c.ca_passphrase()?.map(|s| s.expose().clone()),
-            Some("named".into())
-        );
-        assert!(
-            !format!("{c:?}").contains("named"),
-            "secrets are redacted in Debug"
-        );
-
-        let mut c = Config::default();
-        assert!(
-            c.apply_env(env(&[("KOFU_INSTANCE_PREFIX", "70000")]))
-                .is_err()
-        );
-        Ok(())
-    }
-
-    #[test]
-    fn unknown_keys_are_refused() {
-        let err = toml::from_str::<Config>("listen = \"x\"\nlisten_port = 1\n");
-        assert!(err.is_err());
-    }
-}
+mod tests;

@@ -380,6 +380,20 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(kofu::error::Error::Invalid(list)) => {
+            // Every wrong line or field, one per line (an import may name thousands).
+            eprintln!(
+                "error [KF0400]: {} wrong line(s) or field(s); nothing was changed",
+                list.len()
+            );
+            for e in &list {
+                match e.line {
+                    Some(l) => eprintln!("  line {l}, {}: {}", e.field, e.message),
+                    None => eprintln!("  {}: {}", e.field, e.message),
+                }
+            }
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("error [{}]: {e}", e.code());
             ExitCode::FAILURE

@@ -90,6 +90,11 @@ fn bad_csrs_and_profiles_are_refused_and_change_nothing() {
                 tls(std::path::Path::new("/nonexistent.csr")),
                 "cannot read /nonexistent.csr",
             ),
+            (
+                "endless input",
+                tls(std::path::Path::new("/dev/zero")),
+                "/dev/zero is larger than 1 MiB",
+            ),
         ];
         let certs_before = count_certs(env);
         let audit_before = audit_len(env);

@@ -13,6 +13,7 @@ mod card_stack;
 mod cards;
 mod certificates;
 mod documents;
+mod first_start;
 mod instances;
 mod intake;
 mod mail;

@@ -88,6 +88,39 @@ fn bad_rows_import_nothing_and_every_bad_line_is_named() {
 }
 
 #[test]
+fn sixty_one_bad_lines_are_all_named() {
+    each_backend(|env| {
+        let file = env.path("bad61.csv");
+        let mut text = String::from(HEADER);
+        for i in 0..61 {
+            text.push_str(&format!(
+                "B{i},131016,山田 太郎,ヤマダ　タロウ,1960-10-10,x,東京都千代田区千代田1-1,100-0001,resident\n"
+            ));
+        }
+        write(&file, text);
+        let out = run(env.command().args(["registry", "import"]).arg(&file));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        for line in 2..=62 {
+            assert!(
+                stderr.contains(&format!("line {line}, sex")),
+                "line {line} not named in {stderr}"
+            );
+        }
+        assert!(stderr.contains("61 wrong line(s)"), "{stderr}");
+        assert!(!stderr.contains("more)"), "{stderr}");
+        assert_eq!(residents(env), 0, "nothing imported");
+        // An input that never ends is refused by size, for imports and change files alike.
+        for what in ["import", "changes"] {
+            let out = run(env.command().args(["registry", what, "/dev/zero"]));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{what}: {stderr}");
+            assert!(stderr.contains("longer than 64 KiB"), "{what}: {stderr}");
+        }
+    });
+}
+
+#[test]
 fn a_thousand_rows_import_fully_and_re_import_updates() {
     each_backend(|env| {
         let file = env.path("good.csv");

@@ -37,6 +37,7 @@ pub fn apply_changes(
         match rdr.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
+            Err(e) if e.is_io_error() => return Err(unreadable(line, e)),
             Err(e) => {
                 errors.push(
                     e.position().map_or(line, |p| p.line()),

@@ -30,7 +30,10 @@ use diesel::prelude::*;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Read;
 
+mod bounded;
 mod changes;
+
+use bounded::Bounded;
 pub use changes::apply_changes;
 
 /// Extract columns, in the documented order.
@@ -130,17 +133,29 @@ impl Errors {
     }
 }
 
+/// The input failed to read (too long, or an I/O error): nothing is imported.
+fn unreadable(line: u64, e: csv::Error) -> Error {
+    Error::Invalid(vec![FieldError {
+        line: Some(line),
+        field: "file".into(),
+        message: format!("cannot be read: {e}"),
+    }])
+}
+
+/// A CSV reader over bounded input.
+type CsvReader<R> = csv::Reader<Bounded<R>>;
+
 /// A CSV reader whose header must hold exactly `columns`; returns the reader and each
 /// column's index.
 fn open_csv<R: Read>(
     input: R,
     columns: &'static [&'static str],
-) -> Result<(csv::Reader<R>, HashMap<&'static str, usize>)> {
+) -> Result<(CsvReader<R>, HashMap<&'static str, usize>)> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)
         .flexible(true)
-        .from_reader(input);
+        .from_reader(Bounded::new(input));
     let headers = rdr
         .headers()
         .map_err(|e| {
@@ -371,6 +386,7 @@ pub fn import_extract(
         match rdr.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => records.push((record.position().map_or(line, |p| p.line()), record)),
+            Err(e) if e.is_io_error() => return Err(unreadable(line, e)),
             Err(e) => errors.push(
                 e.position().map_or(line, |p| p.line()),
                 "line",
