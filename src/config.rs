@@ -601,19 +601,13 @@ impl Config {
         if let Some(k) = &self.data_key {
             return crate::pii::DataKey::from_hex(k.expose()).map(Some);
         }
-        let generated = self.generated_data_key_file();
-        let file = self
-            .data_key_file
-            .as_ref()
-            .or(generated.exists().then_some(&generated));
-        match file {
-            Some(f) => {
-                let s = std::fs::read_to_string(f)
-                    .map_err(|e| Error::Config(format!("data_key_file {}: {e}", f.display())))?;
-                crate::pii::DataKey::from_hex(&s).map(Some)
-            }
-            None => Ok(None),
-        }
+        read_secret_file(
+            "data_key_file",
+            self.data_key_file.as_ref(),
+            self.generated_data_key_file(),
+        )?
+        .map(|s| crate::pii::DataKey::from_hex(&s))
+        .transpose()
     }
 
     /// The personal-data key, or a clear error naming how to set it.
@@ -633,23 +627,28 @@ impl Config {
         if let Some(p) = &self.ca_passphrase {
             return Ok(Some(p.clone()));
         }
-        let generated = self.generated_ca_passphrase_file();
-        let file = self
-            .ca_passphrase_file
-            .as_ref()
-            .or(generated.exists().then_some(&generated));
-        match file {
-            Some(f) => {
-                let s = std::fs::read_to_string(f).map_err(|e| {
-                    Error::Config(format!("ca_passphrase_file {}: {e}", f.display()))
-                })?;
-                Ok(Some(Secret::new(
-                    s.trim_end_matches(['\r', '\n']).to_string(),
-                )))
-            }
-            None => Ok(None),
-        }
+        Ok(read_secret_file(
+            "ca_passphrase_file",
+            self.ca_passphrase_file.as_ref(),
+            self.generated_ca_passphrase_file(),
+        )?
+        .map(|s| Secret::new(s.trim_end_matches(['\r', '\n']).to_string())))
     }
+}
+
+/// The text of the configured secret file, else of the one the first start generated (when
+/// it exists); None if neither. Errors name the setting.
+fn read_secret_file(
+    setting: &str,
+    configured: Option<&PathBuf>,
+    generated: PathBuf,
+) -> Result<Option<String>> {
+    let Some(f) = configured.or(generated.exists().then_some(&generated)) else {
+        return Ok(None);
+    };
+    std::fs::read_to_string(f)
+        .map(Some)
+        .map_err(|e| Error::Config(format!("{setting} {}: {e}", f.display())))
 }
 
 #[cfg(test)]
