@@ -7,6 +7,9 @@ use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod listeners;
+pub use listeners::{Audience, ListenersConfig};
+
 /// A secret value whose `Debug` output is redacted.
 #[derive(Clone, Deserialize, Default)]
 #[serde(transparent)]
@@ -254,11 +257,13 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Listen address of `kofu serve`.
     pub listen: String,
-    /// Address of the TLS listener (verifiers' mutual TLS; staff may use it too). None: no
-    /// TLS listener. Its server certificate comes from the infrastructure CA.
+    /// Address of the TLS listener (verifiers' mutual TLS; staff only if `listeners.tls`
+    /// says so). None: no TLS listener. Its server certificate comes from the infrastructure CA.
     pub tls_listen: Option<String>,
     /// Host names in the TLS listener's certificate.
     pub tls_hostnames: Vec<String>,
+    /// Who each listener serves (the TLS listener: verifiers only by default).
+    pub listeners: ListenersConfig,
     /// Public base URL; CRL distribution points and AIA URLs are built from it.
     pub public_base_url: String,
     /// The CA set-up file.
@@ -311,6 +316,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             tls_listen: None,
             tls_hostnames: vec!["localhost".into()],
+            listeners: ListenersConfig::default(),
             public_base_url: "http://127.0.0.1:8080".into(),
             ca_config: PathBuf::from("ca-config/ca.toml"),
             ca_passphrase_file: None,
@@ -368,6 +374,12 @@ impl Config {
         }
         if let Some(v) = get("KOFU_TLS_LISTEN") {
             self.tls_listen = (!v.is_empty()).then_some(v);
+        }
+        if let Some(v) = get("KOFU_TLS_SERVES") {
+            self.listeners.tls = Audience::parse_list("KOFU_TLS_SERVES", &v)?;
+        }
+        if let Some(v) = get("KOFU_LISTEN_SERVES") {
+            self.listeners.plain = Audience::parse_list("KOFU_LISTEN_SERVES", &v)?;
         }
         if let Some(v) = get("KOFU_TLS_HOSTNAMES") {
             self.tls_hostnames = v

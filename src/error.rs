@@ -23,6 +23,9 @@ pub enum Error {
     /// The thing asked for does not exist (or may not be seen).
     #[error("not found: {0}")]
     NotFound(String),
+    /// The path exists, but not with this method; `allow` lists the methods it takes.
+    #[error("method not allowed: this path takes {allow}")]
+    MethodNotAllowed { allow: String },
     /// The action is not allowed from the current state (of an application, card, batch,
     /// account); the message says which state and what would be.
     #[error("conflict: {0}")]
@@ -137,6 +140,7 @@ impl Error {
             Error::PasswordChange(_) => "KF0432",
             Error::SeparationOfDuties(_) => "KF0433",
             Error::NotFound(_) => "KF0404",
+            Error::MethodNotAllowed { .. } => "KF0405",
             Error::Conflict(_) => "KF0409",
             Error::Changed(_) => "KF0410",
             Error::Running(_) => "KF0411",
@@ -167,6 +171,7 @@ impl Error {
             | Error::PasswordChange(_)
             | Error::SeparationOfDuties(_) => Kind::Forbidden,
             Error::NotFound(_) => Kind::NotFound,
+            Error::MethodNotAllowed { .. } => Kind::Method,
             Error::Conflict(_) | Error::Changed(_) | Error::Running(_) | Error::Duplicate(_) => {
                 Kind::Conflict
             }
@@ -198,6 +203,8 @@ pub enum Kind {
     Forbidden,
     /// No such record.
     NotFound,
+    /// The path does not take this method.
+    Method,
     /// Not from this state, changed meanwhile, already running or already there.
     Conflict,
     /// Too many attempts or requests.
@@ -218,6 +225,10 @@ pub const CODES: &[(&str, &str)] = &[
     ("KF0401", "not logged in, or the credential is not accepted"),
     ("KF0403", "the role may not do this"),
     ("KF0404", "no such record (or not one the user may see)"),
+    (
+        "KF0405",
+        "the path does not take this method; `Allow` lists those it takes",
+    ),
     (
         "KF0409",
         "not allowed from the current state; the message names the state",

@@ -13,6 +13,7 @@ pub fn status(e: &Error) -> StatusCode {
         Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
         Kind::Forbidden => StatusCode::FORBIDDEN,
         Kind::NotFound => StatusCode::NOT_FOUND,
+        Kind::Method => StatusCode::METHOD_NOT_ALLOWED,
         Kind::Conflict => StatusCode::CONFLICT,
         Kind::TooMany => StatusCode::TOO_MANY_REQUESTS,
         Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -74,6 +75,9 @@ impl ResponseError for Error {
         let mut resp = HttpResponse::build(status(self));
         if matches!(self, Error::Unauthenticated | Error::Expired(_)) {
             resp.insert_header(("WWW-Authenticate", "Bearer realm=\"kofu\""));
+        }
+        if let Error::MethodNotAllowed { allow } = self {
+            resp.insert_header(("Allow", allow.as_str()));
         }
         if let Error::RateLimited { retry_after, .. } = self {
             resp.insert_header(("Retry-After", retry_after.to_string()));

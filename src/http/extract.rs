@@ -126,3 +126,58 @@ pub fn form_config() -> web::FormConfig {
         .limit(BODY_LIMIT)
         .error_handler(|err, _| Error::bad("form", err.to_string()).into())
 }
+
+/// Path config: a path segment that does not parse is named (JSON error, not plain text).
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|err, _| Error::bad("path", err.to_string()).into())
+}
+
+/// Query config: a query string that does not parse (unknown or malformed parameter) is
+/// named in the JSON error.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(|err, _| Error::bad("query", query_message(&err)).into())
+}
+
+fn query_message(err: &actix_web::error::QueryPayloadError) -> String {
+    let text = err.to_string();
+    // actix prefixes serde's message with "Query deserialize error: ".
+    text.strip_prefix("Query deserialize error: ")
+        .unwrap_or(&text)
+        .to_string()
+}
+
+/// A JSON body that must be an object: `web::Json` of a struct would also take an array of
+/// its fields in order (`[]` for a struct whose fields all have defaults), which no schema
+/// of the API allows. Limits and errors are those of [`json_config`].
+pub struct Body<T>(pub T);
+
+impl<T> Body<T> {
+    /// The body.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Body<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        type Object = serde_json::Map<String, serde_json::Value>;
+        let object = web::Json::<Object>::from_request(req, payload);
+        Box::pin(async move {
+            let object = object.await?.into_inner();
+            serde_json::from_value(serde_json::Value::Object(object))
+                .map(Body)
+                .map_err(|e| Error::bad("body", format!("invalid JSON: {e}")).into())
+        })
+    }
+}

@@ -189,6 +189,44 @@ pub async fn authorize(
     Ok(next.call(req).await?.map_into_boxed_body())
 }
 
+/// The listeners' rule: a route for an audience the listener does not serve is 404 (staff
+/// on the verifiers' TLS listener, by default), before any credential is looked at; and
+/// every answer over TLS carries HSTS.
+pub async fn listener(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    use crate::config::Audience;
+    let tls = req.conn_data::<tls::OverTls>().is_some();
+    let who = if REVOCATION_PREFIXES
+        .iter()
+        .any(|p| req.path().starts_with(p))
+    {
+        Some(Audience::Verifiers)
+    } else {
+        req.match_pattern()
+            .and_then(|p| routes::find(req.method().as_str(), &p))
+            .and_then(Route::audience)
+    };
+    let refused = who.is_some_and(|who| {
+        req.app_data::<web::Data<AppState>>()
+            .is_some_and(|state| !state.config.listeners.serves(tls, who))
+    });
+    let mut resp = if refused {
+        let resp = routes::not_found(req.path());
+        req.into_response(resp)
+    } else {
+        next.call(req).await?.map_into_boxed_body()
+    };
+    if tls {
+        resp.headers_mut().insert(
+            actix_web::http::header::STRICT_TRANSPORT_SECURITY,
+            actix_web::http::header::HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    Ok(resp)
+}
+
 /// Count responses for /metrics.
 pub async fn count(
     req: ServiceRequest,

@@ -19,7 +19,7 @@ use crate::error::Error;
 use crate::service::auth::{self, StaffUser};
 use crate::service::users::Role;
 use actix_web::HttpResponse;
-pub use middleware::{authorize, count};
+pub use middleware::{authorize, count, listener};
 pub use routes::{Route, configure, routes};
 
 /// Name of the session cookie.
@@ -94,9 +94,13 @@ pub fn app(
         .app_data(actix_web::web::Data::new(state))
         .app_data(extract::json_config())
         .app_data(extract::form_config())
+        .app_data(extract::path_config())
+        .app_data(extract::query_config())
         .app_data(actix_web::web::PayloadConfig::new(extract::BODY_LIMIT))
         .configure(configure)
+        .default_service(actix_web::web::to(routes::unmatched))
         .wrap(from_fn(authorize))
+        .wrap(from_fn(listener))
         .wrap(
             DefaultHeaders::new()
                 .add(("X-Content-Type-Options", "nosniff"))

@@ -1,6 +1,6 @@
 //! The TLS listener: verifiers authenticate with client certificates from the
-//! infrastructure CA's verifier-client profile (mutual TLS); verifier tokens and staff work
-//! on it too. Its server certificate comes from the same CA's tls-server profile, made at
+//! infrastructure CA's verifier-client profile (mutual TLS); verifier tokens work on it too,
+//! and staff only where `[listeners] tls` says so (not by default). Its server certificate comes from the same CA's tls-server profile, made at
 //! start for the configured host names and made again when it nears expiry, its key changed
 //! or the names changed. A client certificate is optional at the TLS layer (a token may be
 //! used instead) but, when one is presented, it must chain to the infrastructure CA; the
@@ -44,13 +44,26 @@ pub fn acceptor(h: &Hierarchy, key: &PKey<Private>, cert_der: &[u8]) -> Result<S
     Ok(b)
 }
 
-/// Put the serial of a verified client certificate in the connection's data.
+/// Marks, in the connection's data, a connection that came over the TLS listener.
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
+
+/// Mark a TLS connection, and put the serial of a verified client certificate in the
+/// connection's data.
 pub fn on_connect(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
     type Tls = actix_tls::accept::openssl::TlsStream<actix_web::rt::net::TcpStream>;
-    if let Some(tls) = conn.downcast_ref::<Tls>()
-        && let Some(cert) = tls.ssl().peer_certificate()
+    let Some(tls) = conn.downcast_ref::<Tls>() else {
+        return;
+    };
+    ext.insert(OverTls);
+    if let Some(cert) = tls.ssl().peer_certificate()
         && let Ok(bn) = cert.serial_number().to_bn()
     {
         ext.insert(PeerSerial(hex::encode_upper(bn.to_vec())));
     }
+}
+
+/// Whether a request came over the TLS listener.
+pub fn over_tls(req: &actix_web::HttpRequest) -> bool {
+    req.conn_data::<OverTls>().is_some()
 }

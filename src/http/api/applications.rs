@@ -3,7 +3,7 @@
 use crate::app::AppState;
 use crate::db::models::application::ApplicationRow;
 use crate::error::{Error, Result};
-use crate::http::extract::Staff;
+use crate::http::extract::{Body, Staff};
 use crate::jp::era::format_era;
 use crate::service::intake::{self, ApplicationInput, Forms};
 use crate::service::users::Role;
@@ -16,7 +16,7 @@ pub async fn create(
     state: web::Data<AppState>,
     req: actix_web::HttpRequest,
     Staff(user): Staff,
-    body: web::Json<ApplicationInput>,
+    body: Body<ApplicationInput>,
 ) -> Result<HttpResponse> {
     let key = state.data_key()?;
     let now = state.clock.now();
@@ -125,7 +125,7 @@ pub async fn forms(
     state: web::Data<AppState>,
     Staff(user): Staff,
     id: web::Path<i64>,
-    body: web::Json<Forms>,
+    body: Body<Forms>,
 ) -> Result<HttpResponse> {
     let now = state.clock.now();
     let (id, forms) = (id.into_inner(), body.into_inner());
@@ -198,7 +198,7 @@ pub async fn decide(
     state: web::Data<AppState>,
     Staff(user): Staff,
     id: web::Path<i64>,
-    body: web::Json<Decision>,
+    body: Body<Decision>,
 ) -> Result<HttpResponse> {
     clerk_only(&user.role)?;
     let (key, registry) = (state.data_key()?, state.registry()?);

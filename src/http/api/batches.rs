@@ -3,7 +3,7 @@
 use crate::app::AppState;
 use crate::audit;
 use crate::error::Result;
-use crate::http::extract::Staff;
+use crate::http::extract::{Body, Staff};
 use crate::service::orders;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -21,7 +21,7 @@ pub async fn create(
     state: web::Data<AppState>,
     req: actix_web::HttpRequest,
     Staff(user): Staff,
-    body: web::Json<NewBatch>,
+    body: Body<NewBatch>,
 ) -> Result<HttpResponse> {
     let now = state.clock.now();
     let ids = body.into_inner().application_ids;

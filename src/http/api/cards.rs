@@ -3,7 +3,7 @@
 
 use crate::app::AppState;
 use crate::error::{Error, Result};
-use crate::http::extract::Staff;
+use crate::http::extract::{Body, Staff};
 use crate::service::auth::StaffUser;
 use crate::service::delivery::{self, Event};
 use crate::service::revocation;
@@ -166,7 +166,7 @@ pub async fn record(
     state: web::Data<AppState>,
     Staff(user): Staff,
     number: web::Path<String>,
-    body: web::Json<DeliveryEvent>,
+    body: Body<DeliveryEvent>,
 ) -> Result<HttpResponse> {
     let event = match body.into_inner() {
         DeliveryEvent::Shipped { tracking_number } => Event::Shipped { tracking_number },
@@ -245,7 +245,7 @@ pub async fn report_loss(
     state: web::Data<AppState>,
     Staff(user): Staff,
     number: web::Path<String>,
-    body: web::Json<LossReport>,
+    body: Body<LossReport>,
 ) -> Result<HttpResponse> {
     let body = body.into_inner();
     let stolen = match body.kind.as_str() {
@@ -291,7 +291,7 @@ pub async fn change_status(
     state: web::Data<AppState>,
     Staff(user): Staff,
     number: web::Path<String>,
-    body: web::Json<StatusChange>,
+    body: Body<StatusChange>,
 ) -> Result<HttpResponse> {
     let number = crate::card::number::parse(&number)?;
     let action = body.into_inner().action;
@@ -319,7 +319,7 @@ pub async fn renew(
     state: web::Data<AppState>,
     Staff(user): Staff,
     number: web::Path<String>,
-    body: web::Json<RenewalBody>,
+    body: Body<RenewalBody>,
 ) -> Result<HttpResponse> {
     let number = crate::card::number::parse(&number)?;
     let renewed = state

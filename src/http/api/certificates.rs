@@ -7,7 +7,7 @@ use crate::ca::profile::{CaName, Profile};
 use crate::ca::serial::Serial;
 use crate::db::models::ca::{CertificateRow, state};
 use crate::error::{Error, Result};
-use crate::http::extract::Staff;
+use crate::http::extract::{Body, Staff};
 use crate::service::issuance::{self, IssueRequest};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -30,7 +30,7 @@ pub struct IssueBody {
 pub async fn issue(
     state: web::Data<AppState>,
     Staff(user): Staff,
-    body: web::Json<IssueBody>,
+    body: Body<IssueBody>,
 ) -> Result<HttpResponse> {
     let b = body.into_inner();
     let profile = Profile::parse(&b.profile)?;
@@ -98,7 +98,7 @@ pub struct PublishCrls {
 pub async fn publish_crls(
     state: web::Data<AppState>,
     Staff(user): Staff,
-    body: web::Json<PublishCrls>,
+    body: Body<PublishCrls>,
 ) -> Result<HttpResponse> {
     let h = state.hierarchy()?;
     let now = state.clock.now();

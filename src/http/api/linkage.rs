@@ -2,7 +2,7 @@
 
 use crate::app::AppState;
 use crate::error::{Error, Result};
-use crate::http::extract::Verifier;
+use crate::http::extract::{Body, Verifier};
 use crate::service::linkage;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -31,7 +31,7 @@ pub async fn whoami(Verifier(v): Verifier) -> Result<HttpResponse> {
 pub async fn register(
     state: web::Data<AppState>,
     Verifier(v): Verifier,
-    body: web::Json<SerialList>,
+    body: Body<SerialList>,
 ) -> Result<HttpResponse> {
     let serials = linkage::parse_serials(&body.into_inner().serials)?;
     let now = state.clock.now();
@@ -45,7 +45,7 @@ pub async fn register(
 pub async fn query(
     state: web::Data<AppState>,
     Verifier(v): Verifier,
-    body: web::Json<SerialList>,
+    body: Body<SerialList>,
 ) -> Result<HttpResponse> {
     let serials = linkage::parse_serials(&body.into_inner().serials)?;
     let now = state.clock.now();

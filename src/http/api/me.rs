@@ -2,7 +2,7 @@
 
 use crate::app::AppState;
 use crate::error::{Error, Result};
-use crate::http::extract::Staff;
+use crate::http::extract::{Body, Staff};
 use crate::service::{auth, users};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -47,7 +47,7 @@ pub fn token_days(cfg: &crate::config::AuthConfig, asked: Option<i64>) -> Result
 pub async fn create_token(
     state: web::Data<AppState>,
     Staff(user): Staff,
-    body: web::Json<NewToken>,
+    body: Body<NewToken>,
 ) -> Result<HttpResponse> {
     let now = state.clock.now();
     let b = body.into_inner();

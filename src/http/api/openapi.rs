@@ -43,7 +43,15 @@ pub fn document_value() -> Value {
             .path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .map(|name| {
+                // Record ids are integers; card numbers and serials are strings.
+                let ty = if matches!(name, "id" | "credential" | "token") {
+                    "integer"
+                } else {
+                    "string"
+                };
+                json!({"name": name, "in": "path", "required": true, "schema": {"type": ty}})
+            })
             .collect();
         let mut op = json!({
             "operationId": format!("{} {}", r.method, r.path),
@@ -51,7 +59,7 @@ pub fn document_value() -> Value {
             "description": who,
             "security": sec,
             "responses": {
-                "200": {"description": "done"},
+                (if r.created { "201" } else { "200" }): {"description": if r.created { "created" } else { "done" }},
                 "4XX": {"description": "refused; the body names what is wrong", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
             },
         });
@@ -89,7 +97,7 @@ pub fn document_value() -> Value {
             },
             "schemas": {
                 "Error": {"type": "object", "properties": {"code": {"type": "string"}, "error": {"type": "string"}, "field": {"type": "string"}, "errors": {"type": "array"}}},
-                "Forms": {"type": "object", "properties": {"application": {"type": "boolean"}, "power_of_attorney": {"type": "boolean"}, "consent": {"type": "boolean"}}},
+                "Forms": {"type": "object", "additionalProperties": false, "properties": {"application": {"type": "boolean"}, "power_of_attorney": {"type": "boolean"}, "consent": {"type": "boolean"}}},
             },
         },
     })

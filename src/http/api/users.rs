@@ -3,7 +3,7 @@
 use crate::app::AppState;
 use crate::db::models::user::User;
 use crate::error::{Error, Result};
-use crate::http::extract::Staff;
+use crate::http::extract::{Body, Staff};
 use crate::service::users::{self, Role};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -105,7 +105,7 @@ pub struct NewUserBody {
 pub async fn create(
     state: web::Data<AppState>,
     Staff(admin): Staff,
-    body: web::Json<NewUserBody>,
+    body: Body<NewUserBody>,
 ) -> Result<HttpResponse> {
     let b = body.into_inner();
     let role = Role::parse(&b.role)?;

@@ -3,7 +3,7 @@
 
 use crate::app::AppState;
 use crate::error::{Error, Result};
-use crate::http::extract::Staff;
+use crate::http::extract::{Body, Staff};
 use crate::service::verifiers::{self, NewVerifier};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -56,7 +56,7 @@ pub async fn list(state: web::Data<AppState>, Staff(_): Staff) -> Result<HttpRes
 pub async fn create(
     state: web::Data<AppState>,
     Staff(admin): Staff,
-    body: web::Json<NewVerifierBody>,
+    body: Body<NewVerifierBody>,
 ) -> Result<HttpResponse> {
     let b = body.into_inner();
     let new = NewVerifier {
@@ -102,7 +102,7 @@ pub async fn status(
     state: web::Data<AppState>,
     Staff(admin): Staff,
     id: web::Path<i64>,
-    body: web::Json<StatusBody>,
+    body: Body<StatusBody>,
 ) -> Result<HttpResponse> {
     let active = match crate::db::models::verifier::VerifierStatus::parse(&body.status) {
         Some(crate::db::models::verifier::VerifierStatus::Active) => true,
@@ -134,7 +134,7 @@ pub async fn token(
     state: web::Data<AppState>,
     Staff(admin): Staff,
     id: web::Path<i64>,
-    body: web::Json<TokenBody>,
+    body: Body<TokenBody>,
 ) -> Result<HttpResponse> {
     let (id, now, label) = (id.into_inner(), state.clock.now(), body.into_inner().label);
     let (cred, token) = state
@@ -158,7 +158,7 @@ pub async fn certificate(
     state: web::Data<AppState>,
     Staff(admin): Staff,
     id: web::Path<i64>,
-    body: web::Json<CertificateBody>,
+    body: Body<CertificateBody>,
 ) -> Result<HttpResponse> {
     let b = body.into_inner();
     let csr = crate::ca::csr::check(b.csr.as_bytes())?;

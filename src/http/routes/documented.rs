@@ -15,7 +15,7 @@ pub(super) const API: &[Route] = &[
         Roles(&[Role::Callcenter]),
         |r| r.to(api::cards::report_loss),
         "Loss or theft reported by the holder: after the identity questions, the card's certificates are put on hold.",
-        Some(r#"{"type":"object","required":["kind","answers"],"properties":{"kind":{"enum":["lost","stolen"]},"answers":{"type":"object","properties":{"name_kana":{"type":"string"},"birth_date":{"type":"string"},"postal_code":{"type":"string"}}}}}"#),
+        Some(r#"{"type":"object","required":["kind","answers"],"additionalProperties":false,"properties":{"kind":{"enum":["lost","stolen"]},"answers":{"type":"object","additionalProperties":false,"description":"at least two of the three","properties":{"name_kana":{"type":["string","null"]},"birth_date":{"type":["string","null"]},"postal_code":{"type":["string","null"]}}}}}"#),
         &[],
     ),
     api(
@@ -24,7 +24,7 @@ pub(super) const API: &[Route] = &[
         Roles(&[Role::Office]),
         |r| r.to(api::cards::change_status),
         "Revoke, lift a hold, revoke at the holder's request or destroy (office).",
-        Some(r#"{"type":"object","required":["action"],"properties":{"action":{"enum":["revoke","lift_hold","holder_request","destroy"]}}}"#),
+        Some(r#"{"type":"object","required":["action"],"additionalProperties":false,"properties":{"action":{"enum":["revoke","lift_hold","holder_request","destroy"]}}}"#),
         &[],
     ),
     api(
@@ -33,7 +33,7 @@ pub(super) const API: &[Route] = &[
         Roles(&[Role::Operator]),
         |r| r.to(api::cards::renew),
         "Write a new signing certificate to the card at the counter (holder's PIN).",
-        Some(r#"{"type":"object","required":["pin"],"properties":{"pin":{"type":"string"}}}"#),
+        Some(r#"{"type":"object","required":["pin"],"additionalProperties":false,"properties":{"pin":{"type":"string"}}}"#),
         &[],
     ),
     api(
@@ -42,7 +42,7 @@ pub(super) const API: &[Route] = &[
         Roles(&[Role::Admin]),
         |r| r.to(api::certificates::publish_crls),
         "Sign and publish CRLs now.",
-        Some(r#"{"type":"object","properties":{"delta_only":{"type":"boolean"}}}"#),
+        Some(r#"{"type":"object","additionalProperties":false,"properties":{"delta_only":{"type":"boolean"}}}"#),
         &[],
     ),
     api(
@@ -100,9 +100,10 @@ pub(super) const API: &[Route] = &[
         Roles(&[Role::Admin]),
         |r| r.to(api::verifiers::create),
         "Register a verifier.",
-        Some(r#"{"type":"object","required":["name","contact","cas"],"additionalProperties":false,"properties":{"name":{"type":"string"},"contact":{"type":"string"},"cas":{"type":"array","items":{"enum":["signing","authentication","infrastructure"]}},"rate_limit":{"type":"integer","description":"requests per minute"}}}"#),
+        Some(r#"{"type":"object","required":["name","contact","cas"],"additionalProperties":false,"properties":{"name":{"type":"string","minLength":1},"contact":{"type":"string","minLength":1},"cas":{"type":"array","minItems":1,"items":{"enum":["signing","authentication","infrastructure"]}},"rate_limit":{"type":["integer","null"],"minimum":1,"description":"requests per minute"}}}"#),
         &[],
-    ),
+    )
+    .created(),
     api(
         GET,
         "/api/v1/verifiers/{id}",
@@ -118,7 +119,7 @@ pub(super) const API: &[Route] = &[
         Roles(&[Role::Admin]),
         |r| r.to(api::verifiers::status),
         "Suspend or reactivate a verifier (takes effect at the next request).",
-        Some(r#"{"type":"object","required":["status"],"properties":{"status":{"enum":["active","suspended"]}}}"#),
+        Some(r#"{"type":"object","required":["status"],"additionalProperties":false,"properties":{"status":{"enum":["active","suspended"]}}}"#),
         &[],
     ),
     api(
@@ -127,18 +128,20 @@ pub(super) const API: &[Route] = &[
         Roles(&[Role::Admin]),
         |r| r.to(api::verifiers::token),
         "Give a verifier an API token; the token is in this answer only.",
-        Some(r#"{"type":"object","required":["label"],"properties":{"label":{"type":"string"}}}"#),
+        Some(r#"{"type":"object","required":["label"],"additionalProperties":false,"properties":{"label":{"type":"string","minLength":1}}}"#),
         &[],
-    ),
+    )
+    .created(),
     api(
         POST,
         "/api/v1/verifiers/{id}/certificates",
         Roles(&[Role::Admin]),
         |r| r.to(api::verifiers::certificate),
         "Give a verifier a client certificate for mutual TLS (verifier-client profile).",
-        Some(r#"{"type":"object","required":["label","csr"],"properties":{"label":{"type":"string"},"csr":{"type":"string","description":"PEM"}}}"#),
+        Some(r#"{"type":"object","required":["label","csr"],"additionalProperties":false,"properties":{"label":{"type":"string","minLength":1},"csr":{"type":"string","minLength":1,"description":"PEM"}}}"#),
         &[],
-    ),
+    )
+    .created(),
     api(
         POST,
         "/api/v1/verifiers/{id}/credentials/{credential}/revoke",
@@ -163,9 +166,10 @@ pub(super) const API: &[Route] = &[
         Roles(&[Role::Office]),
         |r| r.to(api::applications::create),
         "Record a mailed application. With an Idempotency-Key header, a retry gets the first answer again (Idempotent-Replayed: true) and creates nothing.",
-        Some(r##"{"type":"object","required":["kind","name","name_kana","birth_date","sex","address","postal_code","municipality_code","delivery","forms"],"properties":{"kind":{"enum":["new","reissue","renewal"]},"name":{"type":"string"},"name_kana":{"type":"string"},"birth_date":{"type":"string","description":"ISO or Japanese era form (昭和35年10月10日, S35.10.10)"},"sex":{"type":"string"},"address":{"type":"string"},"postal_code":{"type":"string"},"municipality_code":{"type":"string","description":"6 digits with check digit"},"delivery":{"enum":["mail","counter"]},"email":{"type":"string"},"forms":{"$ref":"#/components/schemas/Forms"}}}"##),
+        Some(r##"{"type":"object","required":["kind","name","name_kana","birth_date","sex","address","postal_code","municipality_code","delivery"],"additionalProperties":false,"properties":{"kind":{"enum":["new","reissue","renewal"]},"name":{"type":"string","minLength":1},"name_kana":{"type":"string","minLength":1},"birth_date":{"type":"string","description":"ISO or Japanese era form (昭和35年10月10日, S35.10.10)"},"sex":{"type":"string","minLength":1},"address":{"type":"string","minLength":1},"postal_code":{"type":"string","minLength":1},"municipality_code":{"type":"string","minLength":6,"description":"6 digits with check digit"},"delivery":{"enum":["mail","counter"]},"email":{"type":["string","null"]},"forms":{"$ref":"#/components/schemas/Forms"}}}"##),
         &[],
-    ),
+    )
+    .created(),
     api(
         GET,
         "/api/v1/applications",
@@ -213,7 +217,7 @@ pub(super) const API: &[Route] = &[
         Roles(&[Role::Clerk]),
         |r| r.to(api::applications::decide),
         "Approve or reject after the check.",
-        Some(r#"{"type":"object","required":["approve"],"properties":{"approve":{"type":"boolean"},"reason":{"type":"string","description":"required to reject"}}}"#),
+        Some(r#"{"type":"object","required":["approve"],"additionalProperties":false,"properties":{"approve":{"type":"boolean"},"reason":{"type":"string","description":"required to reject"}}}"#),
         &[],
     ),
     api(
@@ -231,9 +235,10 @@ pub(super) const API: &[Route] = &[
         Roles(&[Role::Office]),
         |r| r.to(api::batches::create),
         "Order issuance of verified applications (a batch). With an Idempotency-Key header, a retry gets the first answer again and creates nothing.",
-        Some(r#"{"type":"object","required":["application_ids"],"properties":{"application_ids":{"type":"array","items":{"type":"integer"}}}}"#),
+        Some(r#"{"type":"object","required":["application_ids"],"additionalProperties":false,"properties":{"application_ids":{"type":"array","items":{"type":"integer"}}}}"#),
         &[],
-    ),
+    )
+    .created(),
     api(
         GET,
         "/api/v1/batches/{id}",
@@ -294,7 +299,7 @@ pub(super) const API: &[Route] = &[
         Roles(&[Role::Office]),
         |r| r.to(api::cards::record),
         "Record shipping, delivery, return or handover.",
-        Some(r#"{"type":"object","required":["event"],"properties":{"event":{"enum":["shipped","delivered","returned","handed_over"]},"tracking_number":{"type":"string","description":"shipped"},"identity_checked":{"type":"boolean","description":"handed_over"}}}"#),
+        Some(r#"{"oneOf":[{"type":"object","required":["event","tracking_number"],"additionalProperties":false,"properties":{"event":{"const":"shipped"},"tracking_number":{"type":"string","minLength":1}}},{"type":"object","required":["event"],"additionalProperties":false,"properties":{"event":{"enum":["delivered","returned"]}}},{"type":"object","required":["event","identity_checked"],"additionalProperties":false,"properties":{"event":{"const":"handed_over"},"identity_checked":{"type":"boolean"}}}]}"#),
         &[],
     ),
     api(
@@ -312,9 +317,10 @@ pub(super) const API: &[Route] = &[
         AnyStaff,
         |r| r.to(api::me::create_token),
         "Create an API token for oneself, giving one's password again; the token is in this answer only.",
-        Some(r#"{"type":"object","required":["label","password"],"additionalProperties":false,"properties":{"label":{"type":"string","minLength":1,"maxLength":100},"password":{"type":"string"},"days":{"type":"integer","minimum":1,"description":"default auth.token_days, at most auth.token_max_days"}}}"#),
+        Some(r#"{"type":"object","required":["label","password"],"additionalProperties":false,"properties":{"label":{"type":"string","minLength":1,"maxLength":100},"password":{"type":"string"},"days":{"type":["integer","null"],"minimum":1,"description":"default auth.token_days, at most auth.token_max_days"}}}"#),
         &[],
-    ),
+    )
+    .created(),
     api(
         GET,
         "/api/v1/tokens",
@@ -348,9 +354,10 @@ pub(super) const API: &[Route] = &[
         Roles(&[Role::Admin]),
         |r| r.to(api::users::create),
         "Add a staff user; the one-time password is in this answer only.",
-        Some(r#"{"type":"object","required":["username","role"],"properties":{"username":{"type":"string"},"role":{"enum":["office","clerk","operator","callcenter","auditor","admin"]},"municipality_code":{"type":"string","description":"clerks only"}}}"#),
+        Some(r#"{"type":"object","required":["username","role"],"additionalProperties":false,"properties":{"username":{"type":"string","minLength":1},"role":{"enum":["office","clerk","operator","callcenter","auditor","admin"]},"municipality_code":{"type":["string","null"],"description":"clerks only"}}}"#),
         &[],
-    ),
+    )
+    .created(),
     api(
         POST,
         "/api/v1/users/{id}/disable",
@@ -423,9 +430,10 @@ pub(super) const API: &[Route] = &[
         Roles(&[Role::Admin]),
         |r| r.to(api::certificates::issue),
         "Issue an infrastructure certificate (OCSP responder, verifier client, TLS server) from a CSR signed with SHA-256 or stronger. Holder certificates are never issued from a request.",
-        Some(r#"{"type":"object","required":["profile","csr"],"additionalProperties":false,"properties":{"profile":{"enum":["ocsp","verifier-client","tls-server"]},"csr":{"type":"string","description":"PEM"},"ca":{"type":"string"}}}"#),
+        Some(r#"{"type":"object","required":["profile","csr"],"additionalProperties":false,"properties":{"profile":{"enum":["ocsp","verifier-client","tls-server"]},"csr":{"type":"string","minLength":1,"description":"PEM"},"ca":{"enum":["signing","authentication","infrastructure",null]}}}"#),
         &[],
-    ),
+    )
+    .created(),
     api(
         GET,
         "/api/v1/certificates/{serial}",

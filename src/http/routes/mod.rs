@@ -36,6 +36,8 @@ pub struct Route {
     pub query: &'static [(&'static str, &'static str)],
     /// Takes the larger JSON body of serial lists.
     pub big_json: bool,
+    /// Answers 201 Created (it makes a record), not 200.
+    pub created: bool,
 }
 
 impl std::fmt::Debug for Route {
@@ -63,6 +65,7 @@ pub(crate) const fn route(
         body: None,
         query: &[],
         big_json: false,
+        created: false,
     }
 }
 
@@ -85,10 +88,31 @@ pub(crate) const fn api(
         body,
         query,
         big_json: false,
+        created: false,
     }
 }
 
 impl Route {
+    /// Whom the route serves, for the listeners' configuration; None: everyone (health,
+    /// metrics, CA certificates, the API document).
+    pub fn audience(&self) -> Option<crate::config::Audience> {
+        use crate::config::Audience;
+        match self.access {
+            Access::Public if self.path == "/login" => Some(Audience::Staff),
+            Access::Public => None,
+            Access::AnyStaff | Access::Roles(_) => Some(Audience::Staff),
+            Access::Revocation | Access::Verifier => Some(Audience::Verifiers),
+        }
+    }
+
+    /// The same route, answering 201 Created.
+    pub(crate) const fn created(self) -> Route {
+        Route {
+            created: true,
+            ..self
+        }
+    }
+
     /// The same route, taking serial lists (a larger JSON body limit).
     pub(crate) const fn big_json(self) -> Route {
         Route {
@@ -128,6 +152,45 @@ pub fn find(method: &str, pattern: &str) -> Option<&'static Route> {
     routes().find(|r| r.method == method && r.path == pattern)
 }
 
+/// The methods the table has for a path that matched no route: empty when the path is
+/// unknown (404), else what `Allow` lists (405).
+pub fn methods_of(path: &str) -> Vec<&'static str> {
+    let mut m: Vec<&'static str> = routes()
+        .filter(|r| actix_web::dev::ResourceDef::new(r.path).is_match(path))
+        .map(|r| r.method)
+        .collect();
+    m.sort_unstable();
+    m.dedup();
+    m
+}
+
+/// What a request that matched no route gets: 405 with `Allow` when the path is known with
+/// other methods, else 404.
+pub async fn unmatched(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    let allow = methods_of(req.path());
+    if allow.is_empty() {
+        return not_found(req.path());
+    }
+    actix_web::ResponseError::error_response(&crate::error::Error::MethodNotAllowed {
+        allow: allow.join(", "),
+    })
+}
+
+/// 404 for a path: a short page where a browser goes, the JSON error elsewhere.
+pub fn not_found(path: &str) -> actix_web::HttpResponse {
+    let machine = ["/api/", "/ocsp/", "/crl/", "/ca/", "/healthz", "/metrics"]
+        .iter()
+        .any(|p| path.starts_with(p));
+    if machine {
+        return actix_web::ResponseError::error_response(&crate::error::Error::NotFound(format!(
+            "no such path: {path}"
+        )));
+    }
+    actix_web::HttpResponse::NotFound()
+        .content_type("text/html; charset=utf-8")
+        .body("<!doctype html><meta charset=utf-8><title>見つかりません</title><p>このページはありません。<a href=\"/\">ホーム</a>")
+}
+
 /// Register every handler, in the table's order.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     for r in routes() {
@@ -141,7 +204,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             cfg.service(
                 web::resource(r.path)
                     .app_data(extract::serial_list_config())
-                    .route(route),
+                    .route(route)
+                    .default_service(web::to(unmatched)),
             );
         } else {
             cfg.route(r.path, route);

@@ -31,8 +31,15 @@ fn cookie<'a>(name: &'a str, value: String, secure: bool) -> Cookie<'a> {
         .finish()
 }
 
+/// Cookies get `Secure` when configured (or the public URL is https) and whenever the
+/// request itself came over TLS.
+fn secure(state: &AppState, req: &HttpRequest) -> bool {
+    state.config.cookies_secure() || crate::http::tls::over_tls(req)
+}
+
 fn login_page(
     state: &AppState,
+    req: &HttpRequest,
     username: String,
     error: Option<String>,
     status: actix_web::http::StatusCode,
@@ -44,18 +51,20 @@ fn login_page(
         error,
     })?;
     *resp.status_mut() = status;
-    resp.add_cookie(&cookie(
-        LOGIN_CSRF_COOKIE,
-        token,
-        state.config.cookies_secure(),
-    ))
-    .map_err(|e| Error::Internal(e.to_string()))?;
+    resp.add_cookie(&cookie(LOGIN_CSRF_COOKIE, token, secure(state, req)))
+        .map_err(|e| Error::Internal(e.to_string()))?;
     Ok(resp)
 }
 
 /// `GET /login`.
-pub async fn form(state: web::Data<AppState>) -> Result<HttpResponse> {
-    login_page(&state, String::new(), None, actix_web::http::StatusCode::OK)
+pub async fn form(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse> {
+    login_page(
+        &state,
+        &req,
+        String::new(),
+        None,
+        actix_web::http::StatusCode::OK,
+    )
 }
 
 /// The login form.
@@ -77,6 +86,7 @@ pub async fn submit(
     if !csrf_matches(&f.csrf, expected.as_deref()) {
         return login_page(
             &state,
+            &req,
             f.username,
             Some("画面の有効期限が切れました。もう一度ログインしてください。".into()),
             actix_web::http::StatusCode::FORBIDDEN,
@@ -109,12 +119,8 @@ pub async fn submit(
             let mut resp = HttpResponse::SeeOther()
                 .insert_header(("Location", target))
                 .finish();
-            resp.add_cookie(&cookie(
-                SESSION_COOKIE,
-                s.cookie,
-                state.config.cookies_secure(),
-            ))
-            .map_err(|e| Error::Internal(e.to_string()))?;
+            resp.add_cookie(&cookie(SESSION_COOKIE, s.cookie, secure(&state, &req)))
+                .map_err(|e| Error::Internal(e.to_string()))?;
             Ok(resp)
         }
         Err(Error::Unauthenticated) => {
@@ -124,6 +130,7 @@ pub async fn submit(
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             login_page(
                 &state,
+                &req,
                 f.username,
                 Some("ユーザー名またはパスワードが違います。".into()),
                 actix_web::http::StatusCode::UNAUTHORIZED,
@@ -131,6 +138,7 @@ pub async fn submit(
         }
         Err(Error::Locked(_)) => login_page(
             &state,
+            &req,
             f.username,
             Some(
                 "ログインの失敗が続いたため、15分間ロックされています。管理者に連絡してください。"
@@ -171,7 +179,7 @@ pub async fn logout(
     let mut resp = HttpResponse::SeeOther()
         .insert_header(("Location", "/login"))
         .finish();
-    let mut gone = cookie(SESSION_COOKIE, String::new(), state.config.cookies_secure());
+    let mut gone = cookie(SESSION_COOKIE, String::new(), secure(&state, &req));
     gone.make_removal();
     resp.add_cookie(&gone)
         .map_err(|e| Error::Internal(e.to_string()))?;

@@ -9,6 +9,7 @@ fn verifiers_over_mutual_tls_and_tokens() {
     each_backend(|env| {
         let s = verifier_scene(env);
         who_am_i_over_tls(&s);
+        the_tls_listener_serves_verifiers_only(&s);
         registration_is_idempotent_and_names_unknown_serials(&s);
         a_query_follows_the_renewal_chain(&s);
         the_change_feed_gives_each_change_once(&s);
@@ -203,6 +204,94 @@ fn who_am_i_over_tls(s: &VerifierScene) {
         None,
     );
     assert_eq!(status, 401);
+}
+
+/// The TLS listener serves verifiers only by default: every answer carries HSTS, staff
+/// routes are 404 there even with a good staff token (they work on the plain listener). Where
+/// `KOFU_TLS_SERVES` lets staff in, the cookies set over TLS are `Secure` (and not over plain
+/// HTTP, whose public URL is http here).
+fn the_tls_listener_serves_verifiers_only(s: &VerifierScene) {
+    let VerifierScene {
+        env,
+        conf,
+        admin,
+        server,
+        tls,
+        cert_pem,
+        key_pem,
+        ..
+    } = s;
+    let cert = Creds {
+        cert: Some((cert_pem.as_path(), key_pem.as_path())),
+        token: None,
+    };
+    let staff = Creds {
+        cert: None,
+        token: Some(admin),
+    };
+    let (status, _, headers) = tls.call(cert, "GET", "/api/v1/verifier", None);
+    assert_eq!(status, 200);
+    assert!(
+        headers
+            .to_ascii_lowercase()
+            .contains("strict-transport-security: max-age=31536000"),
+        "{headers}"
+    );
+    for (method, path) in [
+        ("GET", "/api/v1/me"),
+        ("GET", "/api/v1/verifiers"),
+        ("POST", "/api/v1/verifiers"),
+        ("GET", "/login"),
+        ("GET", "/"),
+    ] {
+        let (status, body, headers) = tls.call(staff, method, path, None);
+        assert_eq!(status, 404, "{method} {path} over TLS: {body}");
+        assert!(
+            headers
+                .to_ascii_lowercase()
+                .contains("strict-transport-security"),
+            "{headers}"
+        );
+    }
+    assert_eq!(api(server, admin, "GET", "/api/v1/me", None).0, 200);
+
+    let mut cmd = env.command();
+    cmd.env("KOFU_CA_CONFIG", conf)
+        .env("KOFU_TLS_HOSTNAMES", "localhost")
+        .env("KOFU_TLS_SERVES", "staff,verifiers");
+    let (both, port) = Server::start_with_tls(cmd);
+    let over_tls = Tls {
+        base: format!("https://localhost:{port}"),
+        root: tls.root.clone(),
+        dir: tls.dir.clone(),
+    };
+    let (status, me) = over_tls.json(staff, "GET", "/api/v1/me", None);
+    assert_eq!(status, 200, "{me}");
+    let (status, _, headers) = over_tls.call(Creds::default(), "GET", "/login", None);
+    assert_eq!(status, 200);
+    let set_cookie: Vec<&str> = headers
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .collect();
+    assert!(!set_cookie.is_empty(), "{headers}");
+    for c in &set_cookie {
+        assert!(c.contains("; Secure"), "over TLS: {c}");
+    }
+    let plain = both
+        .agent
+        .get(format!("{}/login", both.base))
+        .call()
+        .unwrap();
+    let plain_cookie: Vec<String> = plain
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert!(!plain_cookie.is_empty());
+    for c in &plain_cookie {
+        assert!(!c.contains("Secure"), "over plain HTTP: {c}");
+    }
 }
 
 /// Registration: idempotent; unknown serials named.
