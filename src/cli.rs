@@ -52,6 +52,16 @@ pub fn ca_init(cfg: &Config) -> Result<()> {
     Ok(())
 }
 
+/// `kofu ca rewrap-keys`: prints each key file written again.
+pub fn ca_rewrap_keys(cfg: &Config) -> Result<()> {
+    let pool = open(cfg)?;
+    let files = ca_service::rewrap_keys(&mut *pool.get()?, cfg, &Actor::cli(), SystemClock.now())?;
+    for f in files {
+        println!("re-wrapped {}", f.display());
+    }
+    Ok(())
+}
+
 fn read_file(path: &Path, field: &str) -> Result<Vec<u8>> {
     use std::io::Read;
     const LIMIT: u64 = 1024 * 1024;
@@ -417,6 +427,7 @@ pub fn serve(mut cfg: Config, listen: Option<String>) -> Result<()> {
     }
     let db = crate::db::Db::open(&cfg.database_url(), cfg.pool_size)?;
     bootstrap(&mut cfg, &db.read)?;
+    crate::config::files::warn_if_open(&cfg);
     let hierarchy = ca_service::load(&mut *db.read.get()?, &cfg, CaConfig::load(&cfg.ca_config)?)?;
     let hierarchy = Arc::new(hierarchy);
     let key = cfg.require_data_key()?;

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub mod files;
 mod listeners;
 pub use listeners::{Audience, ListenersConfig};
 

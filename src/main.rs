@@ -192,6 +192,9 @@ enum CaCommand {
         #[arg(long)]
         ca: Option<String>,
     },
+    /// Write every encrypted key file under the CA directory again at the current work
+    /// factor (PBKDF2-HMAC-SHA256, 600,000 iterations), same passphrase; atomic per file.
+    RewrapKeys,
 }
 
 #[derive(Subcommand)]
@@ -277,6 +280,7 @@ enum AuditCommand {
 }
 
 fn main() -> ExitCode {
+    kofu::config::files::private_umask();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("KOFU_LOG")
@@ -321,6 +325,9 @@ fn main() -> ExitCode {
         Command::Ca {
             command: CaCommand::Issue { profile, csr, ca },
         } => cli::ca_issue(&cfg, &profile, &csr, ca.as_deref()),
+        Command::Ca {
+            command: CaCommand::RewrapKeys,
+        } => cli::ca_rewrap_keys(&cfg),
         Command::User {
             command:
                 UserCommand::Add {

@@ -7,6 +7,7 @@ pub mod csr;
 pub mod der_write;
 pub mod identity;
 pub mod issuer;
+pub mod keyfile;
 pub mod lint;
 pub mod ocsp;
 pub mod profile;

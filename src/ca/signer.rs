@@ -114,13 +114,10 @@ impl FileSigner {
         })
     }
 
-    /// Write `key` encrypted (AES-256-CBC PKCS#8 with scrypt-free PBKDF2, openssl's default)
-    /// to `path`, readable only by the owner.
+    /// Write `key` encrypted (PKCS#8, PBES2: PBKDF2-HMAC-SHA256 at
+    /// [`crate::ca::keyfile::ITERATIONS`], AES-256-CBC) to `path`, readable only by the owner.
     pub fn save(key: &PKey<Private>, path: &Path, passphrase: &str) -> Result<()> {
-        let pem = key.private_key_to_pem_pkcs8_passphrase(
-            openssl::symm::Cipher::aes_256_cbc(),
-            passphrase.as_bytes(),
-        )?;
+        let pem = crate::ca::keyfile::encrypt_pem(key, passphrase, crate::ca::keyfile::ITERATIONS)?;
         write_private(path, &pem)
     }
 

@@ -341,3 +341,66 @@ pub fn tls_key(
     }
     Ok(key)
 }
+
+/// `kofu ca rewrap-keys`: every encrypted key file under the CA directory (the CA keys, the
+/// OCSP responders' keys, the TLS listener's key) decrypted with the CA passphrase and written
+/// again at the current work factor ([`crate::ca::keyfile::ITERATIONS`]). Each file is
+/// replaced atomically (a private temporary file, then a rename), so a crash leaves either
+/// the old file or the new one; a file that does not decrypt stops the run before anything
+/// is written. Audited. Returns the files re-wrapped.
+pub fn rewrap_keys(
+    conn: &mut DbConn,
+    cfg: &Config,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Vec<std::path::PathBuf>> {
+    use crate::ca::keyfile;
+    let pass = passphrase(cfg)?;
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(cfg.ca_dir())
+        .map_err(|e| Error::Config(format!("{}: {e}", cfg.ca_dir().display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".key.pem"))
+        // The TLS key is written in clear when there is no passphrase (PKCS#11 CA keys).
+        .filter(|p| {
+            std::fs::read(p)
+                .is_ok_and(|pem| pem.starts_with(b"-----BEGIN ENCRYPTED PRIVATE KEY-----"))
+        })
+        .collect();
+    files.sort();
+    let mut keys = Vec::new();
+    for f in &files {
+        let pem = std::fs::read(f)?;
+        let key = keyfile::decrypt_pem(&pem, &pass).map_err(|_| {
+            Error::Config(format!(
+                "cannot decrypt {}: wrong passphrase or damaged file; nothing was re-wrapped",
+                f.display()
+            ))
+        })?;
+        keys.push(key);
+    }
+    for (f, key) in files.iter().zip(&keys) {
+        let pem = keyfile::encrypt_pem(key, &pass, keyfile::ITERATIONS)?;
+        let tmp = f.with_extension("pem.new");
+        let _ = std::fs::remove_file(&tmp);
+        crate::ca::signer::write_private(&tmp, &pem)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, f)?;
+    }
+    let names: Vec<String> = files
+        .iter()
+        .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    crate::audit::append(
+        conn,
+        now.timestamp(),
+        actor,
+        "ca.keys.rewrapped",
+        "ca",
+        &format!(
+            "PBKDF2-HMAC-SHA256 {} iterations: {}",
+            keyfile::ITERATIONS,
+            names.join(", ")
+        ),
+    )?;
+    Ok(files)
+}

@@ -365,14 +365,24 @@ impl Server {
         (Self::start_on(cmd, port), tls)
     }
 
-    fn start_on(mut cmd: Command, port: u16) -> Server {
+    /// As [`Server::start`], with its standard error written to `log`.
+    pub fn start_logged(cmd: Command, log: &Path) -> Server {
+        let file = std::fs::File::create(log).unwrap();
+        Self::start_with(cmd, Self::free_ports::<1>()[0], file.into())
+    }
+
+    fn start_on(cmd: Command, port: u16) -> Server {
+        Self::start_with(cmd, port, std::process::Stdio::null())
+    }
+
+    fn start_with(mut cmd: Command, port: u16, stderr: std::process::Stdio) -> Server {
         let child = cmd
             .env("KOFU_LISTEN", format!("127.0.0.1:{port}"))
             .env("KOFU_PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"))
             .env("KOFU_DEMO_DATA", "0")
             .arg("serve")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let base = format!("http://127.0.0.1:{port}");
