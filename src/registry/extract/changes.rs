@@ -3,11 +3,15 @@
 
 use super::*;
 
+/// A change-feed line that passed every check of its own, before the database is asked
+/// about it; `resident_id` is 0 until the resident is found.
 struct Change {
     line: u64,
     event_id: String,
     kind: &'static str,
     effective_date: String,
+    municipality_code: String,
+    resident_code: String,
     resident_id: i64,
     name: Option<String>,
     name_kana: Option<String>,
@@ -17,19 +21,19 @@ struct Change {
     postal_code: Option<String>,
 }
 
-/// Apply a change feed. Validates every line first (each resident must exist); stores
-/// nothing if any line is bad; skips events applied before.
-pub fn apply_changes(
-    conn: &mut DbConn,
-    key: &DataKey,
-    input: impl Read,
-    actor: &Actor,
-    now: DateTime<Utc>,
-) -> Result<ChangeSummary> {
-    let (mut rdr, col) = open_csv(input, &CHANGE_COLUMNS)?;
+/// Check every line of a change feed on its own (fields, kinds, dates, duplicates), without
+/// the database: the number of events, or every bad line named.
+pub fn read_changes(input: impl Read) -> Result<usize> {
     let mut errors = Errors(Vec::new(), 0);
+    let lines = read_lines(input, &mut errors)?;
+    errors.into_result()?;
+    Ok(lines.len())
+}
+
+/// The lines of a change feed that pass their own checks; the others go to `errors`.
+fn read_lines(input: impl Read, errors: &mut Errors) -> Result<Vec<Change>> {
+    let (mut rdr, col) = open_csv(input, &CHANGE_COLUMNS)?;
     let mut changes = Vec::new();
-    let mut already = 0usize;
     let mut seen: HashMap<(String, String), u64> = HashMap::new();
     let mut record = csv::StringRecord::new();
     loop {
@@ -89,27 +93,21 @@ pub fn apply_changes(
                 String::new()
             }
         };
-        let name = text(&mut errors, line, "name", get("name"), false);
+        let name = text(errors, line, "name", get("name"), false);
         let name_kana = optional(
-            &mut errors,
+            errors,
             line,
             "name_kana",
             get("name_kana"),
             kana::check_name,
         );
-        let birth_date = optional(
-            &mut errors,
-            line,
-            "birth_date",
-            get("birth_date"),
-            era::parse,
-        );
-        let sex = optional(&mut errors, line, "sex", get("sex"), |v| {
+        let birth_date = optional(errors, line, "birth_date", get("birth_date"), era::parse);
+        let sex = optional(errors, line, "sex", get("sex"), |v| {
             Sex::parse(v).ok_or_else(|| format!("{v:?}: expected 1/2, male/female or 男/女"))
         });
-        let address = text(&mut errors, line, "address", get("address"), false);
+        let address = text(errors, line, "address", get("address"), false);
         let postal_code = optional(
-            &mut errors,
+            errors,
             line,
             "postal_code",
             get("postal_code"),
@@ -147,38 +145,15 @@ pub fn apply_changes(
         if errors.1 > before {
             continue;
         }
-        // Applied before? Then this run skips it.
-        let done: i64 = registry_events::table
-            .filter(registry_events::municipality_code.eq(&muni))
-            .filter(registry_events::event_id.eq(&event_id))
-            .count()
-            .get_result(conn)?;
-        if done > 0 {
-            already += 1;
-            continue;
-        }
-        let rkey = resident_key(key, &muni, get("resident_code"));
-        let resident: Option<i64> = residents::table
-            .filter(residents::municipality_code.eq(&muni))
-            .filter(residents::resident_key.eq(&rkey))
-            .select(residents::id)
-            .first(conn)
-            .optional()?;
-        let Some(resident_id) = resident else {
-            errors.push(
-                line,
-                "resident_code",
-                "no such resident in this municipality's extract",
-            );
-            continue;
-        };
         if let Some(kind) = kind {
             changes.push(Change {
                 line,
                 event_id,
                 kind,
                 effective_date,
-                resident_id,
+                municipality_code: muni,
+                resident_code: get("resident_code").to_string(),
+                resident_id: 0,
                 name,
                 name_kana,
                 birth_date,
@@ -188,6 +163,51 @@ pub fn apply_changes(
             });
         }
     }
+    Ok(changes)
+}
+
+/// Apply a change feed. Validates every line first (each resident must exist); stores
+/// nothing if any line is bad; skips events applied before.
+pub fn apply_changes(
+    conn: &mut DbConn,
+    key: &DataKey,
+    input: impl Read,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<ChangeSummary> {
+    let mut errors = Errors(Vec::new(), 0);
+    let mut already = 0usize;
+    let mut changes = Vec::new();
+    for mut ch in read_lines(input, &mut errors)? {
+        // Applied before? Then this run skips it.
+        let done: i64 = registry_events::table
+            .filter(registry_events::municipality_code.eq(&ch.municipality_code))
+            .filter(registry_events::event_id.eq(&ch.event_id))
+            .count()
+            .get_result(conn)?;
+        if done > 0 {
+            already += 1;
+            continue;
+        }
+        let rkey = resident_key(key, &ch.municipality_code, &ch.resident_code);
+        let resident: Option<i64> = residents::table
+            .filter(residents::municipality_code.eq(&ch.municipality_code))
+            .filter(residents::resident_key.eq(&rkey))
+            .select(residents::id)
+            .first(conn)
+            .optional()?;
+        let Some(resident_id) = resident else {
+            errors.push(
+                ch.line,
+                "resident_code",
+                "no such resident in this municipality's extract",
+            );
+            continue;
+        };
+        ch.resident_id = resident_id;
+        changes.push(ch);
+    }
+    errors.0.sort_by_key(|e| e.line);
     errors.into_result()?;
 
     let now_s = now.timestamp();

@@ -34,7 +34,7 @@ mod bounded;
 mod changes;
 
 use bounded::Bounded;
-pub use changes::apply_changes;
+pub use changes::{apply_changes, read_changes};
 
 /// Extract columns, in the documented order.
 pub const EXTRACT_COLUMNS: [&str; 9] = [
@@ -367,7 +367,8 @@ fn check_extract_row(
     }
 }
 
-/// Import an extract. Validates every line first; stores nothing if any line is bad.
+/// Import an extract. Validates every line first ([`read_extract`]); stores nothing if any
+/// line is bad.
 pub fn import_extract(
     conn: &mut DbConn,
     key: &DataKey,
@@ -376,81 +377,7 @@ pub fn import_extract(
     now: DateTime<Utc>,
 ) -> Result<ImportSummary> {
     let started = std::time::Instant::now();
-    let (mut rdr, col) = open_csv(input, &EXTRACT_COLUMNS)?;
-    let mut errors = Errors(Vec::new(), 0);
-    // Read every record first (cheap), then check them on all cores.
-    let mut records: Vec<(u64, csv::StringRecord)> = Vec::new();
-    loop {
-        let line = rdr.position().line();
-        let mut record = csv::StringRecord::new();
-        match rdr.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => records.push((record.position().map_or(line, |p| p.line()), record)),
-            Err(e) if e.is_io_error() => return Err(unreadable(line, e)),
-            Err(e) => errors.push(
-                e.position().map_or(line, |p| p.line()),
-                "line",
-                format!("not valid CSV: {e}"),
-            ),
-        }
-    }
-    let today = now.date_naive();
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = records.len().div_ceil(workers).max(1);
-    let checked: Vec<(Vec<CheckedRow>, Errors)> = std::thread::scope(|s| {
-        let handles: Vec<_> = records
-            .chunks(chunk)
-            .map(|part| {
-                let col = &col;
-                s.spawn(move || {
-                    let mut errs = Errors(Vec::new(), 0);
-                    let ok = part
-                        .iter()
-                        .filter_map(|(line, r)| check_extract_row(*line, r, col, today, &mut errs))
-                        .collect();
-                    (ok, errs)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .map_err(|_| Error::Internal("validation thread panicked".into()))
-            })
-            .collect::<Result<Vec<_>>>()
-    })?;
-    drop(records);
-    let mut rows: Vec<(ResidentRecord, RegistryStatus)> = Vec::new();
-    let mut seen: HashMap<(String, String), u64> = HashMap::new();
-    for (ok, errs) in checked {
-        let (list, total) = (errs.0, errs.1);
-        let kept = list.len();
-        for e in list {
-            errors.push(e.line.unwrap_or(0), &e.field, e.message);
-        }
-        // Errors a chunk counted but did not keep still count.
-        errors.1 += total - kept;
-        for (line, rec, st) in ok {
-            if let Some(first) = seen.insert(
-                (rec.municipality_code.clone(), rec.resident_code.clone()),
-                line,
-            ) {
-                errors.push(
-                    line,
-                    "resident_code",
-                    format!("the same resident as line {first}"),
-                );
-                continue;
-            }
-            rows.push((rec, st));
-        }
-    }
-    errors.0.sort_by_key(|e| e.line);
-    errors.into_result()?;
-    if rows.is_empty() {
-        return Err(Error::bad("file", "no residents in the file"));
-    }
+    let rows = read_extract(input, now.date_naive())?;
 
     let validated = started.elapsed();
     let now_s = now.timestamp();
@@ -531,6 +458,90 @@ pub fn import_extract(
     Ok(ImportSummary {
         rows: counts.0 + counts.1,
     })
+}
+
+/// Read and check every line of an extract, on all cores: the records and their statuses,
+/// or every bad line named (nothing is stored either way). `today` bounds dates of birth.
+pub fn read_extract(
+    input: impl Read,
+    today: chrono::NaiveDate,
+) -> Result<Vec<(ResidentRecord, RegistryStatus)>> {
+    let (mut rdr, col) = open_csv(input, &EXTRACT_COLUMNS)?;
+    let mut errors = Errors(Vec::new(), 0);
+    // Read every record first (cheap), then check them on all cores.
+    let mut records: Vec<(u64, csv::StringRecord)> = Vec::new();
+    loop {
+        let line = rdr.position().line();
+        let mut record = csv::StringRecord::new();
+        match rdr.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => records.push((record.position().map_or(line, |p| p.line()), record)),
+            Err(e) if e.is_io_error() => return Err(unreadable(line, e)),
+            Err(e) => errors.push(
+                e.position().map_or(line, |p| p.line()),
+                "line",
+                format!("not valid CSV: {e}"),
+            ),
+        }
+    }
+
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = records.len().div_ceil(workers).max(1);
+    let checked: Vec<(Vec<CheckedRow>, Errors)> = std::thread::scope(|s| {
+        let handles: Vec<_> = records
+            .chunks(chunk)
+            .map(|part| {
+                let col = &col;
+                s.spawn(move || {
+                    let mut errs = Errors(Vec::new(), 0);
+                    let ok = part
+                        .iter()
+                        .filter_map(|(line, r)| check_extract_row(*line, r, col, today, &mut errs))
+                        .collect();
+                    (ok, errs)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| Error::Internal("validation thread panicked".into()))
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    drop(records);
+    let mut rows: Vec<(ResidentRecord, RegistryStatus)> = Vec::new();
+    let mut seen: HashMap<(String, String), u64> = HashMap::new();
+    for (ok, errs) in checked {
+        let (list, total) = (errs.0, errs.1);
+        let kept = list.len();
+        for e in list {
+            errors.push(e.line.unwrap_or(0), &e.field, e.message);
+        }
+        // Errors a chunk counted but did not keep still count.
+        errors.1 += total - kept;
+        for (line, rec, st) in ok {
+            if let Some(first) = seen.insert(
+                (rec.municipality_code.clone(), rec.resident_code.clone()),
+                line,
+            ) {
+                errors.push(
+                    line,
+                    "resident_code",
+                    format!("the same resident as line {first}"),
+                );
+                continue;
+            }
+            rows.push((rec, st));
+        }
+    }
+    errors.0.sort_by_key(|e| e.line);
+    errors.into_result()?;
+    if rows.is_empty() {
+        return Err(Error::bad("file", "no residents in the file"));
+    }
+    Ok(rows)
 }
 
 /// Residents sealed per chunk handed from the sealing threads to the store.
