@@ -237,6 +237,14 @@ mod tests {
             ("no space", name, "山田太郎", "山田 太郎", Eq),
             ("髙/高", name, "髙橋 一郎", "高橋 一郎", Eq),
             ("﨑/崎", name, "山﨑 花子", "山崎 花子", Eq),
+            // From OpenCC's Japanese data (the table's second part).
+            ("巢/巣", name, "巢鴨 一郎", "巣鴨 一郎", Eq),
+            ("櫻/桜", name, "櫻井 翔子", "桜井 翔子", Eq),
+            ("學/学", addr, "東京都文京区大學町1-1", "東京都文京区大学町1-1", Eq),
+            // A chain closed by the table: 齋 → 斎 (OpenCC) and 斎 → 斉 (the consortium's).
+            ("齋/斎", name, "齋藤 一", "斎藤 一", Eq),
+            ("齋/斉", name, "齋藤 一", "斉藤 一", Eq),
+            ("different kanji", name, "桜井 翔子", "松井 翔子", Mi),
             ("嵜/崎", name, "山嵜 花子", "山崎 花子", Eq),
             ("齋/斎", name, "齋藤 健", "斎藤 健", Eq),
             ("齊/斉", name, "齊藤 健", "斉藤 健", Eq),
