@@ -65,16 +65,10 @@ pub fn too_open(cfg: &Config) -> Vec<(PathBuf, u32)> {
     found
 }
 
-/// Warn, naming each, about what [`too_open`] finds.
+/// Warn on standard error (the service's log), naming each, about what [`too_open`] finds.
 pub fn warn_if_open(cfg: &Config) {
     for (path, mode) in too_open(cfg) {
         let want = if path.is_dir() { "0700" } else { "0600" };
-        tracing::warn!(
-            path = %path.display(),
-            mode = format!("{mode:04o}"),
-            "others may read this; make it {want} (chmod {want} {})",
-            path.display()
-        );
         eprintln!(
             "warning: {} is {mode:04o}: others may read it; make it {want}",
             path.display()
