@@ -431,6 +431,13 @@ pub fn serve(mut cfg: Config, listen: Option<String>) -> Result<()> {
     let hierarchy = ca_service::load(&mut *db.read.get()?, &cfg, CaConfig::load(&cfg.ca_config)?)?;
     let hierarchy = Arc::new(hierarchy);
     let key = cfg.require_data_key()?;
+    let sealed = crate::service::cert_store::seal_stored(&mut *db.write.get()?, &key)?;
+    if sealed > 0 {
+        tracing::info!(
+            sealed,
+            "signing certificates stored in clear before are sealed now"
+        );
+    }
     let registry = crate::registry::from_config(&cfg, key.clone())?;
     let ocsp = Arc::new(crate::service::ocsp::OcspService::start(
         &mut *db.write.get()?,

@@ -129,6 +129,10 @@ fn backfill_key_hashes(conn: &mut DbConn) -> Result<()> {
         let mut progressed = false;
         for (id, serial, der) in rows {
             use der::{Decode, Encode};
+            if der.first() != Some(&0x30) {
+                // Sealed (a signing certificate): stored with its key hash from the start.
+                continue;
+            }
             let spki = x509_cert::Certificate::from_der(&der)?
                 .tbs_certificate()
                 .subject_public_key_info()

@@ -28,6 +28,7 @@ use crate::db::models::card::{CardRow, state as card_state};
 use crate::db::schema::{cards, certificates, issuance_batches};
 use crate::error::{Error, Result};
 use crate::pii::DataKey;
+use crate::service::cert_store;
 use crate::service::lease::Lease;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -130,6 +131,7 @@ pub fn issue_batch(
         reqs,
         &vec![None; reqs.len()],
         &|_, _| Ok(()),
+        None,
         actor,
         prefix,
         now,
@@ -207,7 +209,17 @@ pub fn issue_holder(
         }
     };
     let card_ids = vec![Some(req.card_id); reqs.len()];
-    issue_guarded(conn, h, &reqs, &card_ids, &guard, actor, prefix, now)
+    issue_guarded(
+        conn,
+        h,
+        &reqs,
+        &card_ids,
+        &guard,
+        Some(key),
+        actor,
+        prefix,
+        now,
+    )
 }
 
 /// The card and application a holder certificate may be issued for, or why not: the card
@@ -308,6 +320,7 @@ fn issue_guarded(
     reqs: &[IssueRequest],
     card_ids: &[Option<i64>],
     guard: &dyn Fn(&mut DbConn, Stage) -> Result<()>,
+    seal_key: Option<&DataKey>,
     actor: &Actor,
     prefix: u16,
     now: DateTime<Utc>,
@@ -344,6 +357,11 @@ fn issue_guarded(
     let mut attempts = 0;
     let pending = loop {
         let serials: Vec<String> = drafts.iter().map(|(_, _, p)| p.serial().to_hex()).collect();
+        // The TBS of a signing certificate names the holder: stored sealed.
+        let tbs_stored: Vec<Vec<u8>> = drafts
+            .iter()
+            .map(|(req, _, p)| cert_store::seal(seal_key, req.profile, p.tbs_der()))
+            .collect::<Result<_>>()?;
         let stored = conn.with(|db| {
             db.transaction(|c| {
                 crate::db::lock_for_write(c)?;
@@ -356,23 +374,26 @@ fn issue_guarded(
                     .zip(&serials)
                     .zip(card_ids)
                     .zip(&hashes)
+                    .zip(&tbs_stored)
                     .map(
-                        |((((req, ca_name, prepared), serial), card_id), hash)| NewCertificate {
-                            serial,
-                            issuer: ca_name.as_str(),
-                            profile: req.profile.as_str(),
-                            state: state::TBS_STORED,
-                            tbs_der: Some(prepared.tbs_der()),
-                            not_before: prepared.not_before().timestamp(),
-                            not_after: prepared.not_after().timestamp(),
-                            created_at: now_s,
-                            card_id: *card_id,
-                            key_hash: Some(hash),
-                            crl_shard: h
-                                .config
-                                .crl
-                                .shard_of(prepared.serial().as_bytes())
-                                .map(i32::from),
+                        |(((((req, ca_name, prepared), serial), card_id), hash), tbs)| {
+                            NewCertificate {
+                                serial,
+                                issuer: ca_name.as_str(),
+                                profile: req.profile.as_str(),
+                                state: state::TBS_STORED,
+                                tbs_der: Some(tbs),
+                                not_before: prepared.not_before().timestamp(),
+                                not_after: prepared.not_after().timestamp(),
+                                created_at: now_s,
+                                card_id: *card_id,
+                                key_hash: Some(hash),
+                                crl_shard: h
+                                    .config
+                                    .crl
+                                    .shard_of(prepared.serial().as_bytes())
+                                    .map(i32::from),
+                            }
                         },
                     )
                     .collect();
@@ -425,12 +446,17 @@ fn issue_guarded(
     // 4. Sign. Each signature is checked against the stored TBS and the CA key.
     let signed = sign_all(h, pending)?;
 
-    // 5. Store the certificates and record the issuance.
+    // 5. Store the certificates (a signing certificate sealed) and record the issuance.
+    let stored: Vec<Vec<u8>> = signed
+        .iter()
+        .zip(reqs)
+        .map(|((_, _, _, der), req)| cert_store::seal(seal_key, req.profile, der))
+        .collect::<Result<_>>()?;
     conn.with(|db| {
         db.transaction(|c| {
             crate::db::lock_for_write(c)?;
             guard(c, Stage::Store)?;
-            for (row_id, _, serial_hex, der) in &signed {
+            for ((row_id, _, serial_hex, _), der) in signed.iter().zip(&stored) {
                 if CertificateRow::store_certificate(c, *row_id, der, now_s)? != 1 {
                     return Err(Error::Changed(format!(
                         "serial {serial_hex} was not awaiting its certificate"

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod batches;
 pub mod ca;
 pub mod card_stack;
+pub mod cert_store;
 pub mod crl;
 pub mod delivery;
 pub mod duties;

@@ -165,7 +165,10 @@ impl Renewal<'_> {
             .map_err(|e| Error::Forbidden(e.to_string()))?;
         let applicant = crate::service::intake::applicant(self.key, &app)?;
         let (new_serial, new_der) = match pending.into_iter().last() {
-            Some((_, serial, Some(der), _)) => (serial, der),
+            Some((_, serial, Some(stored), _)) => (
+                serial,
+                crate::service::cert_store::open(Some(self.key), &stored)?,
+            ),
             _ => {
                 handle.remove(Purpose::Signing)?;
                 let (spki, _) = handle.key_pair(Purpose::Signing, self.keygen)?;

@@ -502,15 +502,7 @@ async fn delivery_documents_and_records() {
 #[test]
 fn cards_that_cannot_generate_get_keys_written_from_software() {
     each_backend(|env| {
-        env.init_ca();
-        let conf = blank_cards(env.dir.path());
-        let batch = ordered_batch(env, 2);
-        let out = run(batch_command(env, &conf, batch).env("KOFU_CARD_KEYGEN", "software"));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (batch, conf) = software_batch(env, 2);
         for card in cards_of(env, batch) {
             assert_eq!(card.keygen.as_deref(), Some("software"));
             let pins = kofu::service::batches::pins(&data_key(), &card)

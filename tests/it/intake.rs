@@ -441,26 +441,8 @@ async fn personal_data_is_never_stored_in_clear() {
             "丸の内一丁目2番3号",
             "applicant@example.jp",
         ];
-        let dump: Vec<u8> = if env.db.label == "sqlite" {
-            drop(app);
-            let mut all = Vec::new();
-            for suffix in ["", "-wal"] {
-                if let Ok(b) = std::fs::read(format!("{}{suffix}", env.db.url)) {
-                    all.extend(b);
-                }
-            }
-            all
-        } else {
-            let out = run(std::process::Command::new("pg_dump")
-                .args(["--data-only", "-t", "applications", "-t", "residents"])
-                .arg(&env.db.url));
-            assert!(
-                out.status.success(),
-                "pg_dump: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            out.stdout
-        };
+        drop(app);
+        let dump = database_bytes(&env, &["applications", "residents"]);
         assert!(dump.len() > 10_000, "the dump holds the rows");
         for n in needles {
             assert!(

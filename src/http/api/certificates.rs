@@ -76,7 +76,11 @@ pub async fn get(
         })
         .await?;
     let pem = match (&row.cert_der, row.state.as_str()) {
-        (Some(der), state::ISSUED) => Some(crate::ca::der_to_pem(der)?),
+        (Some(stored), state::ISSUED) => {
+            let key = state.data_key().ok();
+            let der = crate::service::cert_store::open(key.as_ref(), stored)?;
+            Some(crate::ca::der_to_pem(&der)?)
+        }
         _ => None,
     };
     Ok(HttpResponse::Ok().json(serde_json::json!({

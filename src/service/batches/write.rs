@@ -358,7 +358,8 @@ impl Runner<'_> {
                 .iter()
                 .find(|(_, _, p, st, _)| p == profile.as_str() && st == cert_state::ISSUED);
             match issued {
-                Some((_, serial, _, _, Some(der))) => {
+                Some((_, serial, _, _, Some(stored))) => {
+                    let der = &crate::service::cert_store::open(Some(self.key), stored)?;
                     if spki_of(der)? != *spki {
                         return Err(Error::Conflict(format!(
                             "card {}: certificate {serial} does not match the {} key on the card; \

@@ -57,6 +57,41 @@ pub fn now() -> DateTime<Utc> {
 pub const PASSPHRASE: &str = "test passphrase for kofu CA keys";
 pub const DATA_KEY_HEX: &str = "6b6f667520746573742064617461206b6579202d2d206e6f7420666f72207573";
 
+/// What the database holds on disk: the SQLite file with its WAL and shared memory, or a
+/// `pg_dump --data-only` (of `tables`, or of everything). SQLite's files are read by another
+/// process (`cat`): closing a descriptor of the database file in this one would drop this
+/// process's SQLite locks (POSIX fcntl semantics) and with them its view of the WAL.
+pub fn database_bytes(env: &Env, tables: &[&str]) -> Vec<u8> {
+    if env.db.label == "sqlite" {
+        let mut all = Vec::new();
+        for suffix in ["", "-wal", "-shm"] {
+            let out = Command::new("cat")
+                .arg(format!("{}{suffix}", env.db.url))
+                .output()
+                .unwrap();
+            all.extend(out.stdout);
+        }
+        return all;
+    }
+    let mut cmd = Command::new("pg_dump");
+    cmd.arg("--data-only");
+    for t in tables {
+        cmd.args(["-t", t]);
+    }
+    let out = run(cmd.arg(&env.db.url));
+    assert!(
+        out.status.success(),
+        "pg_dump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A certificate's DER as stored, opened (signing certificates are sealed at rest).
+pub fn opened(stored: &[u8]) -> Vec<u8> {
+    kofu::service::cert_store::open(Some(&data_key()), stored).expect("certificate opens")
+}
+
 pub fn data_key() -> kofu::pii::DataKey {
     kofu::pii::DataKey::from_hex(DATA_KEY_HEX).expect("data key")
 }

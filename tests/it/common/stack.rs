@@ -164,6 +164,21 @@ pub fn mark_verified(env: &Env, ids: &[i64]) {
         .unwrap();
 }
 
+/// A new CA and a batch of `n` cards written with software-made keys on blank SoftHSM2
+/// tokens (the run must succeed); returns the batch id and the cards' SoftHSM2 configuration.
+pub fn software_batch(env: &Env, n: usize) -> (i64, PathBuf) {
+    env.init_ca();
+    let conf = blank_cards(env.dir.path());
+    let batch = ordered_batch(env, n);
+    let out = run(batch_command(env, &conf, batch).env("KOFU_CARD_KEYGEN", "software"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (batch, conf)
+}
+
 /// `kofu batch run ID` with the cards of `conf`.
 pub fn batch_command(env: &Env, conf: &Path, id: i64) -> Command {
     let mut c = env.command();
@@ -467,7 +482,7 @@ pub fn assert_batch_invariants(env: &Env, conf: &Path, batch: i64, apps: usize) 
                 let file = env.path(&format!("{}-{profile}.der", card.card_number));
                 assert_eq!(
                     std::fs::read(&file).unwrap(),
-                    *r.4.as_ref().unwrap(),
+                    opened(r.4.as_ref().unwrap()),
                     "the card holds the issued certificate"
                 );
                 assert_eq!(r.5, None, "a written card's certificate is good");

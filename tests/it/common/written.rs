@@ -102,7 +102,8 @@ pub fn card_pems(env: &Env, card: &CardRow) -> (Option<PathBuf>, PathBuf) {
         .unwrap();
     let mut sign = None;
     let mut auth = None;
-    for (profile, der) in rows {
+    for (profile, stored) in rows {
+        let der = opened(&stored);
         let path = env.path(&format!("{}-{profile}.pem", card.card_number));
         std::fs::write(&path, kofu::ca::der_to_pem(&der).unwrap()).unwrap();
         if profile == "signing" {

@@ -631,6 +631,7 @@ fn the_renewal_after_the_move_is_written_to_the_card(s: &LossScene) {
         .select((certificates::id, certificates::cert_der.assume_not_null()))
         .first(&mut *env.conn())
         .unwrap();
+    let new_der = opened(&new_der);
     let linked: i64 = kofu::db::schema::certificate_links::table
         .filter(kofu::db::schema::certificate_links::new_certificate_id.eq(new_id))
         .count()

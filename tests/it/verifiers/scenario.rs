@@ -622,7 +622,7 @@ fn revocation_data_only_for_the_cas_granted(s: &VerifierScene) {
             .select(certificates::cert_der.assume_not_null())
             .first(&mut *env.conn())
             .unwrap();
-        kofu::ca::der_to_pem(&der).unwrap()
+        kofu::ca::der_to_pem(&opened(&der)).unwrap()
     })
     .to_path_buf();
     let ocsp = |auth: Option<&str>| {
