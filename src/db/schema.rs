@@ -174,6 +174,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    resident_staging (id) {
+        id -> BigInt,
+        import_id -> BigInt,
+        municipality_code -> Text,
+        resident_key -> Binary,
+        status -> Text,
+        dob_key -> Binary,
+        name_key -> Binary,
+        pii -> Binary,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
     residents (id) {
         id -> BigInt,
         municipality_code -> Text,
@@ -333,6 +347,7 @@ diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    resident_staging,
     login_attempts,
     sessions,
     api_tokens,

@@ -143,6 +143,12 @@ fn a_thousand_rows_import_fully_and_re_import_updates() {
                 .iter()
                 .any(|e| e.action == "registry.import" && e.detail.contains("new=0 updated=1000"))
         );
+        // The staged rows of both imports are gone.
+        let staged: i64 = kofu::db::schema::resident_staging::table
+            .count()
+            .get_result(&mut *env.conn())
+            .unwrap();
+        assert_eq!(staged, 0);
     });
 }
 
@@ -470,10 +476,68 @@ fn resident_keys_survive_the_binary_migration_both_ways() {
 }
 
 /// Migrations newer than `…_binary_resident_keys` (each must revert cleanly).
-const MIGRATIONS_AFTER_BINARY_KEYS: usize = 4;
+const MIGRATIONS_AFTER_BINARY_KEYS: usize = 5;
 
 #[derive(diesel::QueryableByName)]
 struct HexKey {
     #[diesel(sql_type = diesel::sql_types::Text)]
     k: String,
+}
+
+/// An import while `kofu serve` takes writes: an application posted while the import is
+/// still staging its rows is stored at once (the import does not hold the write lock until
+/// it moves the rows), the import is invisible until it has moved them all, and afterwards
+/// every resident is there and nothing is left staged.
+#[test]
+fn the_server_takes_writes_during_an_import() {
+    each_backend(|env| {
+        let office = tokens(env)[&kofu::service::users::Role::Office].clone();
+        let server = Server::start(env.command());
+        let file = env.path("big.csv");
+        write(&file, extract_rows(100_000));
+        let mut import = env
+            .command()
+            .args(["registry", "import"])
+            .arg(&file)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let staged = || -> i64 {
+            kofu::db::schema::resident_staging::table
+                .count()
+                .get_result(&mut *env.conn())
+                .unwrap()
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while staged() == 0 {
+            assert!(
+                import.try_wait().unwrap().is_none(),
+                "the import ended before staging"
+            );
+            assert!(std::time::Instant::now() < deadline, "nothing staged");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let body = crate::intake::application(
+            "取込中 花子",
+            "トリコミチュウ ハナコ",
+            "1990-01-01",
+            "東京都千代田区千代田1-1",
+            "131016",
+        );
+        let resp = server
+            .agent
+            .post(&format!("{}/api/v1/applications", server.base))
+            .header("authorization", &format!("Bearer {office}"))
+            .send_json(body)
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+        assert_eq!(
+            residents(env),
+            0,
+            "the import is not visible before it is complete"
+        );
+        assert!(import.wait().unwrap().success());
+        assert_eq!(residents(env), 100_000);
+        assert_eq!(staged(), 0);
+    });
 }

@@ -32,9 +32,11 @@ use std::io::Read;
 
 mod bounded;
 mod changes;
+mod store;
 
 use bounded::Bounded;
 pub use changes::{apply_changes, read_changes};
+use store::store_residents;
 
 /// Extract columns, in the documented order.
 pub const EXTRACT_COLUMNS: [&str; 9] = [
@@ -429,16 +431,7 @@ pub fn import_extract(
             }));
         }
         drop(tx);
-        let stored = store_residents(
-            conn,
-            rx,
-            rows.len(),
-            &municipalities,
-            &target,
-            actor,
-            now_s,
-            &mut timing,
-        );
+        let stored = store_residents(conn, rx, rows.len(), &target, actor, now_s, &mut timing);
         for h in handles {
             h.join()
                 .map_err(|_| Error::Internal("sealing thread panicked".into()))?;
@@ -552,108 +545,6 @@ const SEAL_CHUNK: usize = 8192;
 struct StoreTiming {
     first_chunk: Option<std::time::Duration>,
     index: std::time::Duration,
-}
-
-/// Store sealed residents as they arrive, in one transaction: known residents (by keyed
-/// resident code) are updated, new ones inserted. Fewer than `expected` (a sealing thread
-/// that stopped) rolls everything back. Returns (new, updated).
-#[allow(clippy::too_many_arguments)]
-fn store_residents(
-    conn: &mut DbConn,
-    chunks: std::sync::mpsc::Receiver<Result<Vec<NewResident>>>,
-    expected: usize,
-    municipalities: &BTreeSet<&str>,
-    target: &str,
-    actor: &Actor,
-    now_s: i64,
-    timing: &mut StoreTiming,
-) -> Result<(usize, usize)> {
-    let started = std::time::Instant::now();
-    conn.transaction(|c| {
-        let mut known: HashMap<(String, Vec<u8>), i64> = HashMap::new();
-        for m in municipalities {
-            let rows: Vec<(i64, Vec<u8>)> = residents::table
-                .filter(residents::municipality_code.eq(*m))
-                .select((residents::id, residents::resident_key))
-                .load(c)?;
-            known.extend(rows.into_iter().map(|(id, k)| (((*m).to_string(), k), id)));
-        }
-        // Into an empty table, build the indexes after the rows (a sorted build instead of
-        // a million random B-tree inserts); duplicates were already refused line by line.
-        let rebuild = known.is_empty() && resident_count(c)? == 0;
-        if rebuild {
-            for (name, _) in RESIDENT_INDEXES {
-                diesel::sql_query(format!("DROP INDEX {name}")).execute(c)?;
-            }
-        }
-        let (mut fresh_n, mut updated_n) = (0usize, 0usize);
-        for chunk in chunks.iter() {
-            let chunk = chunk?;
-            if timing.first_chunk.is_none() {
-                timing.first_chunk = Some(started.elapsed());
-            }
-            let mut fresh = Vec::with_capacity(chunk.len());
-            for r in &chunk {
-                match known.get(&(r.municipality_code.clone(), r.resident_key.clone())) {
-                    Some(id) => {
-                        diesel::update(residents::table.find(*id))
-                            .set((
-                                residents::status.eq(&r.status),
-                                residents::dob_key.eq(&r.dob_key),
-                                residents::name_key.eq(&r.name_key),
-                                residents::pii.eq(&r.pii),
-                                residents::updated_at.eq(r.updated_at),
-                            ))
-                            .execute(c)?;
-                        updated_n += 1;
-                    }
-                    None => fresh.push(r),
-                }
-            }
-            fresh_n += fresh.len();
-            match c {
-                DbConn::Sqlite(lite) => {
-                    for r in fresh {
-                        diesel::insert_into(residents::table)
-                            .values(r)
-                            .execute(lite)?;
-                    }
-                }
-                DbConn::Pg(pg) => {
-                    for part in fresh.chunks(500) {
-                        diesel::insert_into(residents::table)
-                            .values(part.iter().copied().cloned().collect::<Vec<_>>())
-                            .execute(pg)?;
-                    }
-                }
-            }
-        }
-        if fresh_n + updated_n != expected {
-            return Err(Error::Internal(format!(
-                "sealing stopped after {} of {expected} residents; nothing was imported",
-                fresh_n + updated_n
-            )));
-        }
-        let indexing = std::time::Instant::now();
-        if rebuild {
-            for (_, create) in RESIDENT_INDEXES {
-                diesel::sql_query(create).execute(c)?;
-            }
-        }
-        timing.index = indexing.elapsed();
-        audit::append(
-            c,
-            now_s,
-            actor,
-            "registry.import",
-            target,
-            &format!(
-                "rows={} new={fresh_n} updated={updated_n}",
-                fresh_n + updated_n
-            ),
-        )?;
-        Ok::<_, Error>((fresh_n, updated_n))
-    })
 }
 
 /// The synthetic demo extract (invented residents of 131016 千代田区 and 271004 大阪市, with
