@@ -184,6 +184,7 @@ diesel::table! {
         name_key -> Binary,
         pii -> Binary,
         updated_at -> BigInt,
+        content_key -> Binary,
     }
 }
 
@@ -197,6 +198,7 @@ diesel::table! {
         name_key -> Binary,
         pii -> Binary,
         updated_at -> BigInt,
+        content_key -> Nullable<Binary>,
     }
 }
 

@@ -133,15 +133,39 @@ fn a_thousand_rows_import_fully_and_re_import_updates() {
         );
         assert!(String::from_utf8_lossy(&out.stdout).contains("imported 1000 residents"));
         assert_eq!(residents(env), 1000);
-        // The same file again: the residents are updated, not duplicated.
+        // The same file again: nothing is duplicated, and nothing is written again.
         let out = run(env.command().args(["registry", "import"]).arg(&file));
         assert!(out.status.success());
         assert_eq!(residents(env), 1000);
-        let entries = kofu::audit::list(&mut env.conn(), None, 10).unwrap();
+        let newest_import = || {
+            kofu::audit::list(&mut env.conn(), None, 10)
+                .unwrap()
+                .into_iter()
+                .find(|e| e.action == "registry.import")
+                .unwrap()
+                .detail
+        };
         assert!(
-            entries
-                .iter()
-                .any(|e| e.action == "registry.import" && e.detail.contains("new=0 updated=1000"))
+            newest_import().contains("new=0 updated=0 unchanged=1000"),
+            "{}",
+            newest_import()
+        );
+        // One resident moved and one more: one updated, one new, the rest left alone.
+        let mut text = extract_rows(1001);
+        let moved = text.lines().nth(1).unwrap().to_string();
+        text = text.replacen(&moved, &moved.replace("千代田1-", "丸の内9-"), 1);
+        write(&file, text);
+        let out = run(env.command().args(["registry", "import"]).arg(&file));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(residents(env), 1001);
+        assert!(
+            newest_import().contains("new=1 updated=1 unchanged=999"),
+            "{}",
+            newest_import()
         );
         // The staged rows of both imports are gone.
         let staged: i64 = kofu::db::schema::resident_staging::table
@@ -500,6 +524,7 @@ fn the_server_takes_writes_during_an_import() {
             .args(["registry", "import"])
             .arg(&file)
             .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
         let staged = || -> i64 {

@@ -10,6 +10,12 @@ CREATE TABLE resident_staging (
     dob_key BLOB NOT NULL,
     name_key BLOB NOT NULL,
     pii BLOB NOT NULL,
-    updated_at BIGINT NOT NULL
+    updated_at BIGINT NOT NULL,
+    content_key BLOB NOT NULL
 );
 CREATE INDEX resident_staging_import ON resident_staging (import_id);
+
+-- A keyed hash of a resident's record and status as last imported: a re-import stages only
+-- the residents whose record changed. NULL (rows from before, or changed by the change feed):
+-- compared as changed.
+ALTER TABLE residents ADD COLUMN content_key BLOB;

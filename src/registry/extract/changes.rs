@@ -270,6 +270,8 @@ pub fn apply_changes(
                     residents::name_key.eq(&row.name_key),
                     residents::pii.eq(&row.pii),
                     residents::updated_at.eq(now_s),
+                    // Changed by the feed: the next import compares it as changed.
+                    residents::content_key.eq(None::<Vec<u8>>),
                 ))
                 .execute(c)?;
             diesel::insert_into(registry_events::table)

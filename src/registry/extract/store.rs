@@ -20,31 +20,56 @@ struct Staged<'a> {
     name_key: &'a [u8],
     pii: &'a [u8],
     updated_at: i64,
+    content_key: &'a [u8],
 }
 
-/// Store sealed residents as they arrive (see the module header). Fewer than `expected` (a
-/// sealing thread that stopped) stores nothing. Returns (new, updated).
+/// What an import did.
+pub(super) struct Stored {
+    /// Residents added.
+    pub fresh: usize,
+    /// Residents whose record or status changed.
+    pub updated: usize,
+    /// Residents the file brings nothing new for (not written at all).
+    pub unchanged: usize,
+}
+
+/// Store sealed residents as they arrive (see the module header); a resident whose record
+/// and status are what the last import stored is left as it is. Fewer than `expected` (a
+/// sealing thread that stopped) stores nothing.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn store_residents(
     conn: &mut DbConn,
     chunks: std::sync::mpsc::Receiver<Result<Vec<NewResident>>>,
     expected: usize,
+    municipalities: &BTreeSet<&str>,
     target: &str,
     actor: &Actor,
     now_s: i64,
     timing: &mut StoreTiming,
-) -> Result<(usize, usize)> {
+) -> Result<Stored> {
     let mut id = [0u8; 8];
     openssl::rand::rand_bytes(&mut id)?;
     let import_id = i64::from_be_bytes(id) & i64::MAX;
-    let result = stage(conn, &chunks, import_id, timing).and_then(|staged| {
-        if staged != expected {
-            return Err(Error::Internal(format!(
-                "sealing stopped after {staged} of {expected} residents; nothing was imported"
-            )));
-        }
-        move_staged(conn, import_id, expected, target, actor, now_s, timing)
-    });
+    let result = known_contents(conn, municipalities)
+        .and_then(|known| stage(conn, &chunks, &known, import_id, timing))
+        .and_then(|(staged, unchanged)| {
+            if staged + unchanged != expected {
+                return Err(Error::Internal(format!(
+                    "sealing stopped after {} of {expected} residents; nothing was imported",
+                    staged + unchanged
+                )));
+            }
+            let moving = std::time::Instant::now();
+            let moved = move_staged(
+                conn, import_id, staged, unchanged, target, actor, now_s, timing,
+            );
+            timing.moved = moving.elapsed();
+            moved.map(|(fresh, updated)| Stored {
+                fresh,
+                updated,
+                unchanged,
+            })
+        });
     // A sealer still sending (after a failure) stops at its next send.
     drop(chunks);
     if let Err(e) = clear_staging(conn, import_id) {
@@ -53,15 +78,35 @@ pub(super) fn store_residents(
     result
 }
 
-/// Write each chunk in a transaction of its own; returns how many rows were staged.
+/// The content key of every resident of the municipalities, by resident key (NULL keys, from
+/// before or after a change-feed event, are left out: compared as changed).
+fn known_contents(
+    conn: &mut DbConn,
+    municipalities: &BTreeSet<&str>,
+) -> Result<HashMap<Vec<u8>, Vec<u8>>> {
+    let mut known = HashMap::new();
+    for m in municipalities {
+        let rows: Vec<(Vec<u8>, Option<Vec<u8>>)> = residents::table
+            .filter(residents::municipality_code.eq(*m))
+            .filter(residents::content_key.is_not_null())
+            .select((residents::resident_key, residents::content_key))
+            .load(conn)?;
+        known.extend(rows.into_iter().filter_map(|(k, c)| Some((k, c?))));
+    }
+    Ok(known)
+}
+
+/// Write each chunk's new and changed residents in a transaction of its own; returns how many
+/// rows were staged and how many were unchanged.
 fn stage(
     conn: &mut DbConn,
     chunks: &std::sync::mpsc::Receiver<Result<Vec<NewResident>>>,
+    known: &HashMap<Vec<u8>, Vec<u8>>,
     import_id: i64,
     timing: &mut StoreTiming,
-) -> Result<usize> {
+) -> Result<(usize, usize)> {
     let started = std::time::Instant::now();
-    let mut staged = 0;
+    let (mut staged, mut unchanged) = (0, 0);
     for chunk in chunks.iter() {
         let chunk = chunk?;
         if timing.first_chunk.is_none() {
@@ -69,6 +114,7 @@ fn stage(
         }
         let rows: Vec<Staged<'_>> = chunk
             .iter()
+            .filter(|r| known.get(&r.resident_key) != r.content_key.as_ref())
             .map(|r| Staged {
                 import_id,
                 municipality_code: &r.municipality_code,
@@ -78,8 +124,13 @@ fn stage(
                 name_key: &r.name_key,
                 pii: &r.pii,
                 updated_at: r.updated_at,
+                content_key: r.content_key.as_deref().unwrap_or_default(),
             })
             .collect();
+        unchanged += chunk.len() - rows.len();
+        if rows.is_empty() {
+            continue;
+        }
         conn.transaction(|c| -> Result<()> {
             match c {
                 DbConn::Sqlite(lite) => {
@@ -101,7 +152,7 @@ fn stage(
         })?;
         staged += rows.len();
     }
-    Ok(staged)
+    Ok((staged, unchanged))
 }
 
 /// Run `sql` with its one parameter (`$1`) bound to the import.
@@ -117,13 +168,16 @@ fn run_sql(c: &mut DbConn, sql: &str, import_id: i64) -> Result<usize> {
     })
 }
 
-const COLUMNS: &str = "municipality_code, resident_key, status, dob_key, name_key, pii, updated_at";
+const COLUMNS: &str =
+    "municipality_code, resident_key, status, dob_key, name_key, pii, updated_at, content_key";
 
 /// The one transaction that makes an import visible.
+#[allow(clippy::too_many_arguments)]
 fn move_staged(
     conn: &mut DbConn,
     import_id: i64,
     expected: usize,
+    unchanged: usize,
     target: &str,
     actor: &Actor,
     now_s: i64,
@@ -143,7 +197,8 @@ fn move_staged(
             run_sql(
                 c,
                 "UPDATE residents SET status = s.status, dob_key = s.dob_key, \
-                 name_key = s.name_key, pii = s.pii, updated_at = s.updated_at \
+                 name_key = s.name_key, pii = s.pii, updated_at = s.updated_at, \
+                 content_key = s.content_key \
                  FROM resident_staging AS s WHERE s.import_id = $1 \
                  AND residents.municipality_code = s.municipality_code \
                  AND residents.resident_key = s.resident_key",
@@ -190,7 +245,10 @@ fn move_staged(
             actor,
             "registry.import",
             target,
-            &format!("rows={} new={fresh} updated={updated}", fresh + updated),
+            &format!(
+                "rows={} new={fresh} updated={updated} unchanged={unchanged}",
+                fresh + updated + unchanged
+            ),
         )?;
         Ok::<_, Error>((fresh, updated))
     })
