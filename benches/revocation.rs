@@ -10,7 +10,10 @@
 //!                          N issued certificates (one in ten revoked), DIR/index.txt for
 //!                          `openssl ocsp -index`, and two files of DER OCSP requests for the
 //!                          same serials: DIR/kofu.req (kofu's signing CA) and DIR/peer.req
-//!                          (the peer's CA), each request the same length
+//!                          (the peer's CA), each request the same length; with the peer
+//!                          responder's certificate and key also DIR/cfssl.responses, the
+//!                          same statuses as signed OCSP responses of the peer's CA (base64,
+//!                          one a line), for `cfssl ocspserve -responses`
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -170,6 +173,84 @@ fn requests(path: &Path, ca_der: &[u8], n: u64) -> usize {
     len
 }
 
+/// Pre-signed responses of the peer's CA for `cfssl ocspserve`: serial i good, one in
+/// `every` revoked (as [`populate`] and `index` have them), signed by the peer's responder on
+/// every core.
+fn cfssl_responses(
+    path: &Path,
+    ca_der: &[u8],
+    cert: &Path,
+    key: &Path,
+    n: u64,
+    every: u64,
+    now: i64,
+) {
+    use kofu::ca::ocsp::{ResponderKey, SingleAnswer, Status};
+    let hashes = kofu::ca::ocsp::issuer_hashes(ca_der).unwrap();
+    let (_, name, issuer_key) = &hashes[0];
+    let cert_der = openssl::x509::X509::from_pem(&std::fs::read(cert).unwrap())
+        .unwrap()
+        .to_der()
+        .unwrap();
+    let pkey = openssl::pkey::PKey::private_key_from_pem(&std::fs::read(key).unwrap()).unwrap();
+    let workers = std::thread::available_parallelism().map_or(1, |w| w.get()) as u64;
+    let started = Instant::now();
+    let lines: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let (cert_der, pkey) = (cert_der.clone(), pkey.clone());
+                s.spawn(move || {
+                    let responder = ResponderKey {
+                        key_hash: kofu::ca::ocsp::key_hash(&cert_der).unwrap(),
+                        cert_der,
+                        signer: Box::new(
+                            kofu::ca::signer::FileSigner::new(pkey, "peer responder").unwrap(),
+                        ),
+                    };
+                    use base64::Engine;
+                    (1..=n)
+                        .filter(|i| i % workers == w)
+                        .map(|i| {
+                            let req = request(name, issuer_key, &hex::decode(serial(i)).unwrap());
+                            let parsed = kofu::ca::ocsp::parse_request(&req).unwrap();
+                            let status = if i % every == 0 {
+                                Status::Revoked {
+                                    at: now - 3600,
+                                    reason: None,
+                                }
+                            } else {
+                                Status::Good
+                            };
+                            let der = kofu::ca::ocsp::response(
+                                &responder,
+                                now,
+                                &[SingleAnswer {
+                                    cert_id: &parsed.ids[0].raw,
+                                    status,
+                                    this_update: now,
+                                    next_update: now + 86_400,
+                                }],
+                                None,
+                            )
+                            .unwrap();
+                            base64::engine::general_purpose::STANDARD.encode(der)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+    eprintln!(
+        "signed {n} responses for cfssl in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -250,6 +331,10 @@ fn main() {
                 .unwrap();
             let peer_len = requests(&dir.join("peer.req"), &peer, n);
             assert_eq!(len, peer_len);
+            if let (Some(cert), Some(key)) = (args.get(4), args.get(5)) {
+                let out = dir.join("cfssl.responses");
+                cfssl_responses(&out, &peer, Path::new(cert), Path::new(key), n, 10, now);
+            }
             println!("request_length={len}");
         }
         other => panic!("unknown mode {other:?}: crl-populate, crl-publish or ocsp-populate"),
