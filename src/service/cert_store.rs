@@ -31,10 +31,16 @@ pub fn seal(key: Option<&DataKey>, profile: Profile, der: &[u8]) -> Result<Vec<u
     .seal(TABLE, der)
 }
 
-/// The DER of a stored certificate: opened if sealed (a stored DER in clear, from before
-/// sealing, starts with a SEQUENCE tag and is returned as it is).
+/// Whether a stored DER is in clear: a certificate or TBS starts with a SEQUENCE tag, a
+/// sealed one with the sealed format's version byte.
+fn in_clear(stored: &[u8]) -> bool {
+    stored.first() == Some(&0x30)
+}
+
+/// The DER of a stored certificate: opened if sealed (one stored in clear, from before
+/// sealing, is returned as it is).
 pub fn open(key: Option<&DataKey>, stored: &[u8]) -> Result<Vec<u8>> {
-    if stored.first() == Some(&0x30) {
+    if in_clear(stored) {
         return Ok(stored.to_vec());
     }
     key.ok_or_else(|| {
@@ -77,7 +83,7 @@ pub fn seal_stored(conn: &mut DbConn, key: &DataKey) -> Result<usize> {
             break;
         };
         after = last;
-        let clear = |b: &Option<Vec<u8>>| b.as_ref().is_some_and(|d| d.first() == Some(&0x30));
+        let clear = |b: &Option<Vec<u8>>| b.as_deref().is_some_and(in_clear);
         conn.transaction(|c| -> Result<()> {
             for (id, tbs, der) in &rows {
                 if !clear(tbs) && !clear(der) {
@@ -86,7 +92,7 @@ pub fn seal_stored(conn: &mut DbConn, key: &DataKey) -> Result<usize> {
                 let reseal = |b: &Option<Vec<u8>>| -> Result<Option<Vec<u8>>> {
                     b.as_ref()
                         .map(|d| {
-                            if d.first() == Some(&0x30) {
+                            if in_clear(d) {
                                 seal(Some(key), Profile::Signing, d)
                             } else {
                                 Ok(d.clone())
