@@ -72,7 +72,7 @@ pub fn encrypt_pem(key: &PKey<Private>, passphrase: &str, iterations: u32) -> Re
         MessageDigest::sha256(),
         &mut kek,
     )?;
-    let plain = zeroizing(key.private_key_to_pkcs8()?);
+    let plain = Wiped(key.private_key_to_pkcs8()?);
     let sealed = openssl::symm::encrypt(Cipher::aes_256_cbc(), &kek, Some(&iv), &plain.0)?;
     kek.fill(0);
     let kdf = alg(
@@ -111,10 +111,6 @@ impl Drop for Wiped {
     fn drop(&mut self) {
         self.0.fill(0);
     }
-}
-
-fn zeroizing(v: Vec<u8>) -> Wiped {
-    Wiped(v)
 }
 
 fn pem(label: &str, der: &[u8]) -> Vec<u8> {

@@ -125,13 +125,12 @@ impl FileSigner {
     pub fn load(path: &Path, passphrase: &str) -> Result<Self> {
         let pem = std::fs::read(path)
             .map_err(|e| Error::Config(format!("CA key file {}: {e}", path.display())))?;
-        let key =
-            PKey::private_key_from_pem_passphrase(&pem, passphrase.as_bytes()).map_err(|_| {
-                Error::Config(format!(
-                    "cannot decrypt CA key {}: wrong passphrase or damaged file",
-                    path.display()
-                ))
-            })?;
+        let key = crate::ca::keyfile::decrypt_pem(&pem, passphrase).map_err(|_| {
+            Error::Config(format!(
+                "cannot decrypt CA key {}: wrong passphrase or damaged file",
+                path.display()
+            ))
+        })?;
         Self::new(key, format!("file:{}", path.display()))
     }
 }
